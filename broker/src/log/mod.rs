@@ -1,0 +1,30 @@
+//! The partition log: durable, CRC-checked, segmented storage of Kafka RecordBatch v2.
+//!
+//! Layout of this module, bottom up:
+//! - `batch`: a zero-copy view over a RecordBatch v2 header; CRC-32C checks.
+//! - `record`: record encoding and decoding (tests, HTTP API, runtime; never the
+//!   broker's hot path), on top of `kafka-protocol`'s varints and codecs.
+//! - `index`: the memory-mapped sparse offset index and time index of a segment.
+//! - `scan`: walking batch headers in a log file, with or without CRC checks.
+//! - `segment`: one `{base_offset:020}.log` with its `.index` and `.timeindex`.
+//! - `recovery`: opening a partition's segments, rescanning after a crash.
+//! - `partition`: append, read, offset-for-timestamp, retention, flushing.
+//! - `config`: the settings a partition's log runs under.
+//!
+//! On disk a partition is a directory of segments:
+//!
+//! ```text
+//! orders-0/
+//!   00000000000000000000.log        batches, exactly as produced (offsets patched)
+//!   00000000000000000000.index      (relative offset u32, position u32) every 4 KiB
+//!   00000000000000000000.timeindex  (max timestamp so far i64, relative offset u32)
+//!   00000000000000052311.log        the active segment, and so on
+//!   recovery-point                  offset below which everything is fsynced
+//!   .clean-shutdown                 present only while the partition is closed cleanly
+//! ```
+
+pub mod batch;
+pub mod config;
+pub mod record;
+
+pub use config::{Durability, LogConfig};
