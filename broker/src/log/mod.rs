@@ -9,6 +9,7 @@
 //! - `segment`: one `{base_offset:020}.log` with its `.index` and `.timeindex`.
 //! - `recovery`: opening a partition's segments, rescanning after a crash.
 //! - `partition`: append, read, offset-for-timestamp, retention, flushing.
+//! - `flusher`: the background thread behind interval durability.
 //! - `config`: the settings a partition's log runs under.
 //!
 //! On disk a partition is a directory of segments:
@@ -25,6 +26,14 @@
 
 pub mod batch;
 pub mod config;
+pub mod flusher;
+pub mod index;
+pub mod partition;
 pub mod record;
+pub mod recovery;
+pub mod scan;
+pub mod segment;
 
 pub use config::{Durability, LogConfig};
+pub use flusher::Flusher;
+pub use partition::{AppendError, AppendInfo, FileSlice, Partition, ReadError, ReadResult};

@@ -1,0 +1,544 @@
+//! A partition: an append-only, replayable sequence of batches spread over
+//! segments, with offsets, timestamps, retention and a durability policy.
+//!
+//! Appends validate batches (CRC included) before taking the lock, then assign
+//! offsets in place and write under a write lock. Reads take a read lock only to
+//! find a file and a start position, then scan without it. fsyncs happen outside
+//! the state lock, serialized by a flush lock that gives group commit for free: an
+//! append waiting for a flush finds that someone else's fsync already covered it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use thiserror::Error;
+use tracing::{debug, info};
+
+use super::batch::{self, BatchError};
+use super::config::{Durability, LogConfig};
+use super::record;
+use super::recovery::{self, Recovered};
+use super::scan::{ScanError, Scanner};
+use super::segment::{Segment, Truncation};
+
+/// Why an append was refused. Nothing of a refused request is written, except on
+/// `Io`, where the batches before the failing one may be.
+#[derive(Debug, Error)]
+pub enum AppendError {
+    /// A batch is malformed or its CRC does not match (Kafka: CORRUPT_MESSAGE).
+    #[error("batch {index} of the request is invalid: {source}")]
+    InvalidBatch {
+        /// Which batch of the request, from 0.
+        index: usize,
+        /// What is wrong with it.
+        source: BatchError,
+    },
+    /// A batch is over `max.message.bytes` (Kafka: MESSAGE_TOO_LARGE).
+    #[error("batch of {size} bytes is over the topic's max.message.bytes of {max}")]
+    TooLarge {
+        /// The batch's size.
+        size: usize,
+        /// The limit.
+        max: u32,
+    },
+    /// The request held no batch.
+    #[error("no record batch to append")]
+    Empty,
+    /// Writing or syncing failed (Kafka: KAFKA_STORAGE_ERROR).
+    #[error("writing to {dir} failed: {source}")]
+    Io {
+        /// The partition's directory.
+        dir: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+    /// The partition was closed.
+    #[error("partition is closed")]
+    Closed,
+}
+
+/// Why a read failed.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// The offset is below the log start or past the high watermark (Kafka:
+    /// OFFSET_OUT_OF_RANGE).
+    #[error("offset {offset} is out of range [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        offset: u64,
+        /// The first offset held.
+        log_start_offset: u64,
+        /// One past the last offset held.
+        high_watermark: u64,
+    },
+    /// Reading a segment failed.
+    #[error("reading {dir} failed: {source}")]
+    Io {
+        /// The partition's directory.
+        dir: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+}
+
+/// Offsets an append assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub base_offset: u64,
+    /// Offset of the last record appended.
+    pub last_offset: u64,
+    /// Log start offset after the append (Produce responses carry it).
+    pub log_start_offset: u64,
+}
+
+/// A run of whole batches in a segment file, to be sent as they are (sendfile) or
+/// copied out.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    /// The segment's log file; kept open even if retention deletes the segment.
+    pub file: Arc<File>,
+    /// Where the first batch starts.
+    pub position: u64,
+    /// Bytes of whole batches.
+    pub len: usize,
+}
+
+impl FileSlice {
+    /// Copies the bytes out (for callers that cannot send from the file).
+    pub fn read(&self) -> io::Result<Bytes> {
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(buf.into())
+    }
+}
+
+/// What a read found.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    /// Whole batches starting with the one holding the requested offset; None at
+    /// the end of the log.
+    pub slice: Option<FileSlice>,
+    /// One past the last offset held.
+    pub high_watermark: u64,
+    /// The first offset held.
+    pub log_start_offset: u64,
+}
+
+/// Segments and offsets, behind the partition's lock.
+#[derive(Debug)]
+struct State {
+    /// Settings in force.
+    config: LogConfig,
+    /// Segments by base offset; the last one takes appends.
+    segments: BTreeMap<u64, Segment>,
+    /// The offset the next record gets: the high watermark on a single node.
+    next_offset: u64,
+    /// Set by `close`: further appends are refused.
+    closed: bool,
+}
+
+impl State {
+    fn active(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a partition always has an active segment")
+    }
+    fn log_start_offset(&self) -> u64 {
+        self.segments
+            .values()
+            .find(|s| !s.is_empty())
+            .map_or(self.next_offset, Segment::base_offset)
+    }
+}
+
+/// Bookkeeping of fsyncs, behind the flush lock.
+#[derive(Debug)]
+struct FlushState {
+    /// Every offset below this is on disk.
+    flushed_offset: u64,
+    /// Segments from this base offset on may hold unsynced bytes.
+    first_dirty_segment: u64,
+    /// The recovery point last written to disk.
+    checkpointed: u64,
+    /// When the last flush finished, for interval durability.
+    last_flush: Instant,
+}
+
+/// One partition's log.
+#[derive(Debug)]
+pub struct Partition {
+    /// The partition's directory, holding its segments.
+    dir: PathBuf,
+    /// Segments and offsets.
+    state: RwLock<State>,
+    /// fsync bookkeeping; holding it serializes flushes.
+    flush: Mutex<FlushState>,
+    /// Truncations the last open made, for operators and tests.
+    truncations: Vec<(u64, Truncation)>,
+    /// Flushes performed (each fsyncs every dirty segment), for metrics.
+    fsyncs: AtomicU64,
+}
+
+impl Partition {
+    /// Opens the partition in `dir`, creating it if new and recovering it after a
+    /// crash.
+    pub fn open(dir: impl Into<PathBuf>, config: LogConfig) -> io::Result<Partition> {
+        let dir = dir.into();
+        let Recovered { segments, truncations, was_clean } =
+            recovery::open_segments(&dir, &config)?;
+        let next_offset = segments.values().next_back().map_or(0, Segment::next_offset);
+        let partition = Partition {
+            state: RwLock::new(State { config, segments, next_offset, closed: false }),
+            flush: Mutex::new(FlushState {
+                flushed_offset: 0,
+                first_dirty_segment: 0,
+                checkpointed: 0,
+                last_flush: Instant::now(),
+            }),
+            dir,
+            truncations,
+            fsyncs: AtomicU64::new(0),
+        };
+        // What recovery kept is now fsynced: make that the recovery point, so a
+        // second crash does not rescan it again.
+        partition.flush()?;
+        partition.checkpoint()?;
+        if !was_clean {
+            info!(dir = %partition.dir.display(), next_offset, "partition open after recovery");
+        }
+        Ok(partition)
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Truncations the open had to make, by segment base offset.
+    pub fn truncations(&self) -> &[(u64, Truncation)] {
+        &self.truncations
+    }
+
+    /// Appends the batches in `records` (one or more RecordBatch v2, back to back,
+    /// as a Produce request carries them), assigning offsets in place. Under sync
+    /// durability it returns only once an fsync covers them.
+    pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, AppendError> {
+        let mut spans = Vec::new();
+        let mut at = 0;
+        for (index, found) in batch::split(records).enumerate() {
+            let bytes = found.map_err(|source| AppendError::InvalidBatch { index, source })?;
+            let header = batch::validate(bytes)
+                .map_err(|source| AppendError::InvalidBatch { index, source })?;
+            spans.push((
+                at,
+                bytes.len(),
+                header.last_offset_delta() as u64,
+                header.max_timestamp(),
+            ));
+            at += bytes.len();
+        }
+        if spans.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        let io_err = |source| AppendError::Io { dir: self.dir.clone(), source };
+
+        let mut state = self.state.write();
+        if state.closed {
+            return Err(AppendError::Closed);
+        }
+        let max = state.config.max_message_bytes;
+        if let Some(&(_, size, _, _)) = spans.iter().find(|s| s.1 > max as usize) {
+            return Err(AppendError::TooLarge { size, max });
+        }
+        let base_offset = state.next_offset;
+        for (at, len, delta, max_timestamp) in spans {
+            let bytes = &mut records[at..at + len];
+            let base = state.next_offset;
+            batch::set_base_offset(bytes, base as i64);
+            let cfg = state.config.clone();
+            let active = state.active();
+            if !active.fits(len, base + delta, &cfg) || active.is_due_to_roll(max_timestamp, &cfg) {
+                self.roll(&mut state).map_err(io_err)?;
+            }
+            state.active().append(bytes).map_err(io_err)?;
+            state.next_offset = base + delta + 1;
+        }
+        let info = AppendInfo {
+            base_offset,
+            last_offset: state.next_offset - 1,
+            log_start_offset: state.log_start_offset(),
+        };
+        let sync = state.config.durability == Durability::Sync;
+        drop(state);
+        if sync {
+            self.flush_to(info.last_offset + 1).map_err(io_err)?;
+        }
+        Ok(info)
+    }
+
+    /// Seals the active segment and starts a new one at the next offset.
+    fn roll(&self, state: &mut State) -> io::Result<()> {
+        let next = state.next_offset;
+        let active = state.active();
+        active.seal()?;
+        let old = active.base_offset();
+        let segment = Segment::create(&self.dir, next, &state.config)?;
+        recovery::sync_dir(&self.dir)?;
+        state.segments.insert(next, segment);
+        debug!(dir = %self.dir.display(), from = old, to = next, "rolled segment");
+        Ok(())
+    }
+
+    /// Reads whole batches from the one holding `offset`, up to `max_bytes` (but
+    /// always at least one batch, so a consumer can always make progress), from one
+    /// segment.
+    pub fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        let (found, high_watermark, log_start_offset) = {
+            let state = self.state.read();
+            let (hwm, lso) = (state.next_offset, state.log_start_offset());
+            if offset < lso || offset > hwm {
+                return Err(ReadError::OffsetOutOfRange {
+                    offset,
+                    log_start_offset: lso,
+                    high_watermark: hwm,
+                });
+            }
+            let holder = state
+                .segments
+                .range(..=offset)
+                .next_back()
+                .filter(|(_, s)| s.next_offset() > offset)
+                .or_else(|| state.segments.range(offset + 1..).find(|(_, s)| !s.is_empty()))
+                .map(|(_, s)| (Arc::clone(s.log()), s.position_for(offset), s.size()));
+            (holder, hwm, lso)
+        };
+        let done = |slice| Ok(ReadResult { slice, high_watermark, log_start_offset });
+        let Some((file, start, end)) = found else { return done(None) };
+        let mut scan = Scanner::new(&file, start, end, false);
+        let mut first: Option<u64> = None;
+        let mut stop = start;
+        while let Some(b) = scan.next_batch().map_err(|e| self.read_err(e))? {
+            match first {
+                None if (b.header.last_offset() as u64) < offset => continue,
+                None => first = Some(b.position),
+                Some(p) if b.end() - p > max_bytes as u64 => break,
+                Some(_) => {}
+            }
+            stop = b.end();
+            if stop - first.unwrap_or(stop) >= max_bytes as u64 {
+                break;
+            }
+        }
+        done(first.map(|position| FileSlice { file, position, len: (stop - position) as usize }))
+    }
+
+    fn read_err(&self, e: ScanError) -> ReadError {
+        let source = match e {
+            ScanError::Io(e) => e,
+            corrupt => io::Error::new(io::ErrorKind::InvalidData, corrupt),
+        };
+        ReadError::Io { dir: self.dir.clone(), source }
+    }
+
+    /// The earliest offset whose record timestamp is at or after `timestamp`, with
+    /// that record's timestamp (ListOffsets by time); None when every record is
+    /// older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(u64, i64)>, ReadError> {
+        let found = {
+            let state = self.state.read();
+            state
+                .segments
+                .values()
+                .find(|s| s.max_timestamp() >= timestamp && !s.is_empty())
+                .map(|s| (Arc::clone(s.log()), s.position_for_timestamp(timestamp), s.size()))
+        };
+        let Some((file, start, end)) = found else { return Ok(None) };
+        let mut scan = Scanner::new(&file, start, end, false);
+        while let Some(b) = scan.next_batch().map_err(|e| self.read_err(e))? {
+            if b.header.max_timestamp() < timestamp {
+                continue;
+            }
+            let mut bytes = vec![0u8; b.header.total_len()];
+            file.read_exact_at(&mut bytes, b.position)
+                .map_err(|source| ReadError::Io { dir: self.dir.clone(), source })?;
+            // The exact record needs the records decoded; if they cannot be, the
+            // batch's first offset is a safe answer (never after the record).
+            let exact = record::decode_batch(&bytes)
+                .ok()
+                .and_then(|records| records.into_iter().find(|r| r.timestamp >= timestamp))
+                .map(|r| (r.offset as u64, r.timestamp));
+            return Ok(Some(
+                exact.unwrap_or((b.header.base_offset() as u64, b.header.max_timestamp())),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Flushes performed so far; concurrent sync appends share one.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// The first offset held.
+    pub fn log_start_offset(&self) -> u64 {
+        self.state.read().log_start_offset()
+    }
+
+    /// One past the last offset held: the high watermark of a single node.
+    pub fn high_watermark(&self) -> u64 {
+        self.state.read().next_offset
+    }
+
+    /// Bytes held across all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.state.read().segments.values().map(Segment::size).sum()
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.state.read().segments.len()
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> LogConfig {
+        self.state.read().config.clone()
+    }
+
+    /// Replaces the settings; they apply from the next append or retention pass.
+    pub fn set_config(&self, config: LogConfig) {
+        self.state.write().config = config;
+    }
+
+    /// Deletes whole segments past `retention.ms` (by their newest record, or the
+    /// file's mtime when records carry no timestamp) or beyond `retention.bytes`,
+    /// oldest first. An expired active segment is rolled first so it can go too.
+    /// Returns the base offsets deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> io::Result<Vec<u64>> {
+        let mut state = self.state.write();
+        let mut deleted = Vec::new();
+        let cfg = state.config.clone();
+        let expired = |s: &Segment| match cfg.retention_age {
+            Some(age) if !s.is_empty() => {
+                let newest =
+                    if s.max_timestamp() >= 0 { s.max_timestamp() } else { s.modified_ms() };
+                now_ms - newest > age.as_millis() as i64
+            }
+            _ => false,
+        };
+        if state.segments.values().all(|s| expired(s) || s.is_empty()) && !state.active().is_empty()
+        {
+            self.roll(&mut state)?;
+        }
+        let mut total: u64 = state.segments.values().map(Segment::size).sum();
+        while state.segments.len() > 1 {
+            let Some(oldest) = state.segments.values().next() else { break };
+            let over_size = cfg.retention_bytes.is_some_and(|limit| total - oldest.size() >= limit);
+            if !(expired(oldest) || over_size || oldest.is_empty()) {
+                break;
+            }
+            let Some((base, segment)) = state.segments.pop_first() else { break };
+            total -= segment.size();
+            info!(file = %segment.log_path().display(), bytes = segment.size(), "retention: deleting segment");
+            segment.delete()?;
+            deleted.push(base);
+        }
+        if !deleted.is_empty() {
+            recovery::sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
+    }
+
+    /// fsyncs every segment that may hold unsynced bytes; returns the offset
+    /// everything below is now durable to. Concurrent callers queue on the flush
+    /// lock, and find their bytes already covered when their turn comes.
+    pub fn flush(&self) -> io::Result<u64> {
+        let mut flush = self.flush.lock();
+        self.flush_locked(&mut flush)
+    }
+
+    /// Makes sure every offset below `offset` is durable.
+    fn flush_to(&self, offset: u64) -> io::Result<()> {
+        let mut flush = self.flush.lock();
+        if flush.flushed_offset < offset {
+            self.flush_locked(&mut flush)?;
+        }
+        Ok(())
+    }
+
+    fn flush_locked(&self, flush: &mut FlushState) -> io::Result<u64> {
+        let (files, end, active) = {
+            let state = self.state.read();
+            if state.next_offset == flush.flushed_offset {
+                return Ok(flush.flushed_offset);
+            }
+            let files: Vec<_> = state
+                .segments
+                .range(flush.first_dirty_segment..)
+                .map(|(_, s)| Arc::clone(s.log()))
+                .collect();
+            let active = state.segments.keys().next_back().copied().unwrap_or(0);
+            (files, state.next_offset, active)
+        };
+        for file in files {
+            file.sync_data()?;
+        }
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        flush.flushed_offset = end;
+        flush.first_dirty_segment = active;
+        flush.last_flush = Instant::now();
+        Ok(end)
+    }
+
+    /// Writes the recovery point if flushes have moved it.
+    pub fn checkpoint(&self) -> io::Result<()> {
+        let mut flush = self.flush.lock();
+        if flush.checkpointed != flush.flushed_offset {
+            recovery::write_recovery_point(&self.dir, flush.flushed_offset)?;
+            flush.checkpointed = flush.flushed_offset;
+        }
+        Ok(())
+    }
+
+    /// The background flusher's tick: under interval durability, flushes once the
+    /// interval has passed; under either policy, keeps the recovery point current.
+    pub fn flush_if_due(&self) -> io::Result<()> {
+        let interval = match self.state.read().config.durability {
+            Durability::Interval(interval) => Some(interval),
+            Durability::Sync => None,
+        };
+        if interval.is_some_and(|i| self.flush.lock().last_flush.elapsed() >= i) {
+            self.flush()?;
+        }
+        self.checkpoint()
+    }
+
+    /// Closes cleanly: flushes, trims the active segment's indexes, writes the
+    /// recovery point and, last, the clean-shutdown marker. Appends are refused
+    /// afterwards.
+    pub fn close(&self) -> io::Result<()> {
+        let mut flush = self.flush.lock();
+        let mut state = self.state.write();
+        if state.closed {
+            return Ok(());
+        }
+        state.closed = true;
+        let next_offset = state.next_offset;
+        state.active().seal()?;
+        for segment in state.segments.range(flush.first_dirty_segment..).map(|(_, s)| s) {
+            segment.sync()?;
+        }
+        flush.flushed_offset = next_offset;
+        recovery::write_recovery_point(&self.dir, next_offset)?;
+        flush.checkpointed = next_offset;
+        recovery::mark_clean(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! Kafka-style topic config overrides (`retention.ms=86400000`, ...) parsed into the
+//! `LogConfig` a partition runs under. Only overrides are stored with a topic; every
+//! key left out takes `LogConfig::default()`.
+
+use std::{collections::BTreeMap, ops::RangeInclusive, time::Duration};
+
+use super::TopicError;
+use crate::log::config::DEFAULT_FLUSH_INTERVAL;
+use crate::log::{Durability, LogConfig};
+
+/// Every key a topic may override, sorted; `describe` lists them in this order.
+pub const SUPPORTED_KEYS: [&str; 9] = [
+    "cleanup.policy",
+    "durability",
+    "flush.ms",
+    "index.interval.bytes",
+    "max.message.bytes",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+];
+
+/// One row of DescribeConfigs: a supported key and the value a topic runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    /// The config key, e.g. `retention.ms`.
+    pub name: String,
+    /// The effective value, as Kafka shows it (`-1` for unlimited).
+    pub value: String,
+    /// True when the topic does not override the key, so the value is Weir's default.
+    pub is_default: bool,
+}
+
+/// Parses and validates `overrides`, starting from `LogConfig::default()`. Errors name
+/// the key, the value and what the key accepts. `flush.ms` is accepted but has no
+/// effect under `durability=sync`, which fsyncs every append anyway.
+pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
+    let mut config = LogConfig::default();
+    let mut flush_interval = DEFAULT_FLUSH_INTERVAL;
+    let mut sync = false;
+    for (key, value) in overrides {
+        let int = |range, unit| integer(key, value, range, unit);
+        let millis = |ms: i64| Duration::from_millis(ms as u64);
+        match key.as_str() {
+            "segment.bytes" => config.segment_bytes = int(1024..=i32::MAX as i64, "bytes")? as u64,
+            "segment.ms" => config.segment_age = millis(int(1..=i64::MAX, MS)?),
+            "retention.bytes" => {
+                config.retention_bytes = unlimited(key, value, "bytes")?.map(|b| b as u64)
+            }
+            "retention.ms" => config.retention_age = unlimited(key, value, MS)?.map(millis),
+            "max.message.bytes" => config.max_message_bytes = int(1..=1 << 30, "bytes")? as u32,
+            "flush.ms" => flush_interval = millis(int(1..=i64::MAX, MS)?),
+            "durability" => sync = one_of(key, value, &["interval", "sync"])? == "sync",
+            "index.interval.bytes" => {
+                config.index_interval_bytes = int(1..=i32::MAX as i64, "bytes")? as u32
+            }
+            "cleanup.policy" => cleanup_policy(key, value)?,
+            _ => return Err(TopicError::UnknownConfig(key.clone())),
+        }
+    }
+    config.durability = if sync { Durability::Sync } else { Durability::Interval(flush_interval) };
+    Ok(config)
+}
+
+/// Every supported key with the value a topic with these `overrides` runs under, for
+/// DescribeConfigs. Expects overrides that passed `parse_log_config`: an override is
+/// shown as stored, unknown keys are not listed.
+pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+    let defaults = LogConfig::default();
+    SUPPORTED_KEYS
+        .iter()
+        .map(|&key| {
+            let (value, is_default) = match overrides.get(key) {
+                Some(value) => (value.trim().to_owned(), false),
+                None => (render(&defaults, key), true),
+            };
+            ConfigEntry { name: key.to_owned(), value, is_default }
+        })
+        .collect()
+}
+
+/// A key's value in `config`, written as Kafka writes it.
+fn render(config: &LogConfig, key: &str) -> String {
+    let ms = |d: Duration| d.as_millis().to_string();
+    match key {
+        "segment.bytes" => config.segment_bytes.to_string(),
+        "segment.ms" => ms(config.segment_age),
+        "retention.bytes" => config.retention_bytes.map_or("-1".into(), |b| b.to_string()),
+        "retention.ms" => config.retention_age.map_or("-1".into(), ms),
+        "max.message.bytes" => config.max_message_bytes.to_string(),
+        "flush.ms" => match config.durability {
+            Durability::Interval(interval) => ms(interval),
+            Durability::Sync => ms(DEFAULT_FLUSH_INTERVAL),
+        },
+        "durability" => match config.durability {
+            Durability::Interval(_) => "interval".into(),
+            Durability::Sync => "sync".into(),
+        },
+        "index.interval.bytes" => config.index_interval_bytes.to_string(),
+        "cleanup.policy" => "delete".into(),
+        _ => String::new(),
+    }
+}
+
+/// The unit of every `*.ms` key, spelled out in error messages.
+const MS: &str = "milliseconds";
+
+fn invalid(key: &str, value: &str, reason: String) -> TopicError {
+    TopicError::InvalidConfig { key: key.to_owned(), value: value.to_owned(), reason }
+}
+
+/// An integer number of `unit`s within `range`.
+fn integer(
+    key: &str,
+    value: &str,
+    range: RangeInclusive<i64>,
+    unit: &str,
+) -> Result<i64, TopicError> {
+    match value.trim().parse::<i64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(invalid(
+            key,
+            value,
+            format!(
+                "expected an integer number of {unit} from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+/// A count where Kafka's `-1` means "no limit" (None).
+fn unlimited(key: &str, value: &str, unit: &str) -> Result<Option<i64>, TopicError> {
+    match value.trim().parse::<i64>() {
+        Ok(-1) => Ok(None),
+        Ok(n) if n >= 0 => Ok(Some(n)),
+        _ => Err(invalid(
+            key,
+            value,
+            format!("expected -1 (no limit) or an integer number of {unit} from 0 to {}", i64::MAX),
+        )),
+    }
+}
+
+fn one_of<'v>(key: &str, value: &'v str, allowed: &[&str]) -> Result<&'v str, TopicError> {
+    let value = value.trim();
+    if allowed.contains(&value) {
+        return Ok(value);
+    }
+    Err(invalid(key, value, format!("expected one of: {}", allowed.join(", "))))
+}
+
+/// Kafka's `cleanup.policy` is a list (`compact,delete`); only `delete` is implemented.
+fn cleanup_policy(key: &str, value: &str) -> Result<(), TopicError> {
+    let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+    if policies.contains(&"compact") {
+        let reason = "log compaction is not supported yet; use cleanup.policy=delete".into();
+        return Err(invalid(key, value, reason));
+    }
+    if policies.iter().all(|&p| p == "delete") {
+        return Ok(());
+    }
+    Err(invalid(key, value, "expected delete (compaction is not supported yet)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<LogConfig, TopicError> {
+        let map = pairs.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).collect();
+        parse_log_config(&map)
+    }
+
+    /// Asserts `key=value` is rejected with an InvalidConfig naming both and `hint`.
+    fn rejects(key: &str, value: &str, hint: &str) {
+        let err = parse(&[(key, value)]).unwrap_err();
+        assert!(matches!(&err, TopicError::InvalidConfig { key: k, .. } if k == key), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(key) && msg.contains(value) && msg.contains(hint), "{msg}");
+    }
+
+    #[test]
+    fn no_overrides_is_the_default() {
+        assert_eq!(parse(&[]).unwrap(), LogConfig::default());
+    }
+
+    #[test]
+    fn segment_bytes() {
+        assert_eq!(parse(&[("segment.bytes", "1024")]).unwrap().segment_bytes, 1024);
+        assert_eq!(parse(&[("segment.bytes", "2147483647")]).unwrap().segment_bytes, 2147483647);
+        rejects("segment.bytes", "1023", "from 1024 to 2147483647");
+        rejects("segment.bytes", "2147483648", "from 1024 to 2147483647");
+        rejects("segment.bytes", "1GB", "integer");
+    }
+
+    #[test]
+    fn segment_ms() {
+        let config = parse(&[("segment.ms", "60000")]).unwrap();
+        assert_eq!(config.segment_age, Duration::from_secs(60));
+        rejects("segment.ms", "0", "from 1 to");
+        rejects("segment.ms", "-1", "from 1 to");
+    }
+
+    #[test]
+    fn retention_bytes() {
+        assert_eq!(parse(&[("retention.bytes", "-1")]).unwrap().retention_bytes, None);
+        assert_eq!(parse(&[("retention.bytes", "0")]).unwrap().retention_bytes, Some(0));
+        assert_eq!(parse(&[("retention.bytes", "5000")]).unwrap().retention_bytes, Some(5000));
+        rejects("retention.bytes", "-2", "-1 (no limit)");
+        rejects("retention.bytes", "", "integer number of bytes");
+    }
+
+    #[test]
+    fn retention_ms() {
+        assert_eq!(parse(&[("retention.ms", "-1")]).unwrap().retention_age, None);
+        let config = parse(&[("retention.ms", " 86400000 ")]).unwrap();
+        assert_eq!(config.retention_age, Some(Duration::from_secs(86400)));
+        rejects(
+            "retention.ms",
+            "abc",
+            "expected -1 (no limit) or an integer number of milliseconds",
+        );
+        rejects("retention.ms", "1.5", "integer");
+        // What `kafka-topics --config retention.ms=abc` should print.
+        assert_eq!(
+            parse(&[("retention.ms", "abc")]).unwrap_err().to_string(),
+            "invalid value \"abc\" for topic config retention.ms: expected -1 (no limit) or an \
+             integer number of milliseconds from 0 to 9223372036854775807"
+        );
+    }
+
+    #[test]
+    fn max_message_bytes() {
+        assert_eq!(parse(&[("max.message.bytes", "1")]).unwrap().max_message_bytes, 1);
+        let max = parse(&[("max.message.bytes", "1073741824")]).unwrap();
+        assert_eq!(max.max_message_bytes, 1 << 30);
+        rejects("max.message.bytes", "0", "from 1 to 1073741824");
+        rejects("max.message.bytes", "1073741825", "from 1 to 1073741824");
+    }
+
+    #[test]
+    fn flush_ms_and_durability() {
+        let config = parse(&[("flush.ms", "250")]).unwrap();
+        assert_eq!(config.durability, Durability::Interval(Duration::from_millis(250)));
+        let config = parse(&[("durability", "interval")]).unwrap();
+        assert_eq!(config.durability, Durability::Interval(DEFAULT_FLUSH_INTERVAL));
+        let config = parse(&[("durability", "sync"), ("flush.ms", "250")]).unwrap();
+        assert_eq!(config.durability, Durability::Sync);
+        rejects("flush.ms", "0", "from 1 to");
+        rejects("durability", "always", "one of: interval, sync");
+    }
+
+    #[test]
+    fn index_interval_bytes() {
+        assert_eq!(parse(&[("index.interval.bytes", "1")]).unwrap().index_interval_bytes, 1);
+        rejects("index.interval.bytes", "0", "from 1 to");
+    }
+
+    #[test]
+    fn cleanup_policy_only_delete() {
+        assert!(parse(&[("cleanup.policy", "delete")]).is_ok());
+        rejects("cleanup.policy", "compact", "compaction is not supported yet");
+        rejects("cleanup.policy", "compact,delete", "compaction is not supported yet");
+        rejects("cleanup.policy", "shred", "expected delete");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_the_supported_list() {
+        let err = parse(&[("retention.hours", "1")]).unwrap_err();
+        assert!(matches!(&err, TopicError::UnknownConfig(k) if k == "retention.hours"));
+        let msg = err.to_string();
+        assert!(msg.contains("\"retention.hours\"") && msg.contains("retention.ms, segment.bytes"));
+    }
+
+    #[test]
+    fn describe_lists_every_key_with_defaults_and_overrides() {
+        let overrides = BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]);
+        let entries = describe(&overrides);
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, SUPPORTED_KEYS);
+        let get = |name: &str| entries.iter().find(|e| e.name == name).unwrap().clone();
+        let entry = |name: &str, value: &str, is_default| ConfigEntry {
+            name: name.into(),
+            value: value.into(),
+            is_default,
+        };
+        assert_eq!(get("retention.ms"), entry("retention.ms", "1000", false));
+        assert_eq!(get("retention.bytes"), entry("retention.bytes", "-1", true));
+        assert_eq!(get("segment.bytes"), entry("segment.bytes", "1073741824", true));
+        assert_eq!(get("segment.ms"), entry("segment.ms", "604800000", true));
+        assert_eq!(get("max.message.bytes"), entry("max.message.bytes", "1048588", true));
+        assert_eq!(get("flush.ms"), entry("flush.ms", "1000", true));
+        assert_eq!(get("durability"), entry("durability", "interval", true));
+        assert_eq!(get("index.interval.bytes"), entry("index.interval.bytes", "4096", true));
+        assert_eq!(get("cleanup.policy"), entry("cleanup.policy", "delete", true));
+    }
+}
