@@ -58,3 +58,20 @@ impl Default for LogConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_kafkas() {
+        let c = LogConfig::default();
+        assert_eq!(c.segment_bytes, 1_073_741_824);
+        assert_eq!(c.segment_age, Duration::from_millis(604_800_000));
+        assert_eq!(c.retention_age, Some(Duration::from_millis(604_800_000)));
+        assert_eq!(c.retention_bytes, None);
+        assert_eq!(c.max_message_bytes, 1_048_588);
+        assert_eq!(c.index_interval_bytes, 4096);
+        assert_eq!(c.durability, Durability::Interval(Duration::from_secs(1)));
+    }
+}

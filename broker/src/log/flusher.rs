@@ -13,15 +13,39 @@ use super::partition::Partition;
 /// How often the flusher looks at its partitions.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(100);
 
+/// Tells a background thread to stop, waking it from its sleep.
+#[derive(Debug, Default)]
+pub struct StopSignal {
+    /// Set once to stop.
+    stopped: Mutex<bool>,
+    /// Wakes the sleeper early when `stopped` is set.
+    wake: Condvar,
+}
+
+impl StopSignal {
+    /// Sleeps up to `timeout`; true when the thread should stop.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let mut stopped = self.stopped.lock();
+        if !*stopped {
+            self.wake.wait_for(&mut stopped, timeout);
+        }
+        *stopped
+    }
+
+    /// Asks the thread to stop.
+    pub fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+    }
+}
+
 /// What the flusher thread shares with its handle.
 #[derive(Debug, Default)]
 struct Shared {
     /// Partitions to look after; dropped partitions fall out on the next tick.
     partitions: Mutex<Vec<Weak<Partition>>>,
-    /// Set to stop the thread.
-    stop: Mutex<bool>,
-    /// Wakes the thread early when `stop` is set.
-    wake: Condvar,
+    /// Stops the thread.
+    stop: StopSignal,
 }
 
 /// A handle on the flusher thread; dropping it stops the thread.
@@ -53,16 +77,7 @@ impl Flusher {
 
 impl Shared {
     fn run(&self, tick: Duration) {
-        loop {
-            {
-                let mut stop = self.stop.lock();
-                if !*stop {
-                    self.wake.wait_for(&mut stop, tick);
-                }
-                if *stop {
-                    return;
-                }
-            }
+        while !self.stop.wait(tick) {
             let live: Vec<Arc<Partition>> = {
                 let mut partitions = self.partitions.lock();
                 partitions.retain(|p| p.strong_count() > 0);
@@ -79,8 +94,7 @@ impl Shared {
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        *self.shared.stop.lock() = true;
-        self.shared.wake.notify_all();
+        self.shared.stop.stop();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

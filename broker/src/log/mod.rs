@@ -3,7 +3,7 @@
 //! Layout of this module, bottom up:
 //! - `batch`: a zero-copy view over a RecordBatch v2 header; CRC-32C checks.
 //! - `record`: record encoding and decoding (tests, HTTP API, runtime; never the
-//!   broker's hot path), on top of `kafka-protocol`'s varints and codecs.
+//!   broker's hot path); compression codecs from `kafka-protocol`.
 //! - `index`: the memory-mapped sparse offset index and time index of a segment.
 //! - `scan`: walking batch headers in a log file, with or without CRC checks.
 //! - `segment`: one `{base_offset:020}.log` with its `.index` and `.timeindex`.

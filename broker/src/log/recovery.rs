@@ -160,3 +160,55 @@ pub fn mark_clean(dir: &Path) -> io::Result<()> {
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_directory_gets_one_empty_segment_at_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t-0");
+        let r = open_segments(&path, &LogConfig::default()).unwrap();
+        assert_eq!(r.segments.keys().copied().collect::<Vec<_>>(), vec![0]);
+        assert!(!r.was_clean && r.truncations.is_empty());
+        assert!(segment_path(&path, 0, "log").exists());
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_are_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(segment_path(dir.path(), 0, "log"), []).unwrap();
+        fs::write(segment_path(dir.path(), 50, "index"), [0u8; 16]).unwrap();
+        fs::write(dir.path().join("recovery-point.tmp"), "12").unwrap();
+        fs::write(dir.path().join("notes.txt"), "kept").unwrap();
+        let r = open_segments(dir.path(), &LogConfig::default()).unwrap();
+        assert_eq!(r.segments.len(), 1);
+        assert!(!segment_path(dir.path(), 50, "index").exists());
+        assert!(!dir.path().join("recovery-point.tmp").exists());
+        assert!(dir.path().join("notes.txt").exists(), "files it does not own are left alone");
+    }
+
+    #[test]
+    fn recovery_point_round_trips_and_garbage_means_rescan_all() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 0);
+        write_recovery_point(dir.path(), 12_345).unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 12_345);
+        fs::write(dir.path().join(RECOVERY_POINT), "not a number").unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 0);
+        fs::write(dir.path().join(RECOVERY_POINT), "").unwrap();
+        assert_eq!(read_recovery_point(dir.path()), 0);
+    }
+
+    #[test]
+    fn the_clean_marker_is_consumed_by_open() {
+        let dir = tempfile::tempdir().unwrap();
+        open_segments(dir.path(), &LogConfig::default()).unwrap();
+        mark_clean(dir.path()).unwrap();
+        let r = open_segments(dir.path(), &LogConfig::default()).unwrap();
+        assert!(r.was_clean);
+        assert!(!dir.path().join(CLEAN_SHUTDOWN).exists());
+        assert!(!open_segments(dir.path(), &LogConfig::default()).unwrap().was_clean);
+    }
+}

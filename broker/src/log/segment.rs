@@ -431,3 +431,126 @@ impl Segment {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch;
+    use crate::log::record::{BatchBuilder, Compression};
+
+    fn cfg() -> LogConfig {
+        LogConfig { segment_bytes: 4096, index_interval_bytes: 200, ..LogConfig::default() }
+    }
+
+    /// A batch at `base` of `n` 20-byte values with timestamps from `ts`.
+    fn batch_at(base: u64, n: usize, ts: i64) -> Vec<u8> {
+        let mut b = BatchBuilder::new(0, Compression::None);
+        for i in 0..n {
+            b.push(ts + i as i64, None, Some(&[b'v'; 20]), &[]);
+        }
+        let mut bytes = b.build().unwrap().to_vec();
+        batch::set_base_offset(&mut bytes, base as i64);
+        bytes
+    }
+
+    fn fill(segment: &mut Segment, batches: usize) -> Vec<(u64, u64)> {
+        let mut spans = Vec::new();
+        for i in 0..batches {
+            let base = segment.next_offset();
+            let bytes = batch_at(base, 3, 1_000 + 10 * i as i64);
+            let position = segment.size();
+            segment.append(&bytes).unwrap();
+            spans.push((base, position));
+        }
+        spans
+    }
+
+    #[test]
+    fn appends_index_sparsely_and_locate_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 100, &cfg()).unwrap();
+        assert_eq!(seg.log_path().file_name().unwrap(), "00000000000000000100.log");
+        let spans = fill(&mut seg, 20);
+        assert_eq!(seg.next_offset(), 160);
+        assert!(!seg.index().is_empty(), "entries every 200 bytes");
+        assert!(seg.index().len() < 20, "but not one per batch");
+        for &(base, position) in &spans {
+            // The index points at or before the batch holding each offset.
+            assert!(seg.position_for(base + 1) <= position);
+            assert_eq!(seg.header_at(position).unwrap().base_offset() as u64, base);
+        }
+        assert_eq!(seg.max_timestamp(), 1_000 + 190 + 2);
+        assert!(seg.fits(100, 170, &cfg()));
+        assert!(!seg.fits(4096, 170, &cfg()), "would pass segment.bytes");
+        assert!(!seg.fits(10, 100 + u32::MAX as u64 + 1, &cfg()), "relative offset overflow");
+    }
+
+    #[test]
+    fn sealed_segment_reopens_trusted_with_the_same_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 0, &cfg()).unwrap();
+        fill(&mut seg, 15);
+        seg.seal().unwrap();
+        let (size, next, max_ts, entries) =
+            (seg.size(), seg.next_offset(), seg.max_timestamp(), seg.index().len());
+        drop(seg);
+        let index_len = std::fs::metadata(segment_path(dir.path(), 0, "index")).unwrap().len();
+        assert_eq!(index_len, entries as u64 * 8, "sealing trims the index");
+
+        let (seg, cut) = Segment::open(dir.path(), 0, &cfg(), OpenMode::Trust, false).unwrap();
+        assert_eq!(cut, None);
+        assert_eq!((seg.size(), seg.next_offset(), seg.max_timestamp()), (size, next, max_ts));
+        assert_eq!(seg.index().len(), entries);
+    }
+
+    #[test]
+    fn rescan_rebuilds_indexes_and_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 0, &cfg()).unwrap();
+        let spans = fill(&mut seg, 10);
+        let entries = seg.index().len();
+        let size = seg.size();
+        drop(seg);
+        let log = segment_path(dir.path(), 0, "log");
+        let file = OpenOptions::new().write(true).open(&log).unwrap();
+        file.set_len(size - 7).unwrap();
+
+        let (seg, cut) = Segment::open(dir.path(), 0, &cfg(), OpenMode::Rescan, true).unwrap();
+        let last = spans.last().unwrap();
+        assert_eq!(cut, Some(Truncation { position: last.1, dropped: size - 7 - last.1 }));
+        assert_eq!(seg.size(), last.1);
+        assert_eq!(seg.next_offset(), last.0);
+        assert!(seg.index().len() <= entries && !seg.index().is_empty());
+    }
+
+    #[test]
+    fn trust_falls_back_to_a_rebuild_when_the_index_lies() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 0, &cfg()).unwrap();
+        let spans = fill(&mut seg, 12);
+        seg.seal().unwrap();
+        let entries = seg.index().len();
+        drop(seg);
+        // An entry naming the wrong offset for its position.
+        let path = segment_path(dir.path(), 0, "index");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 8..n - 4].copy_from_slice(&1u32.to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let (seg, cut) = Segment::open(dir.path(), 0, &cfg(), OpenMode::Trust, false).unwrap();
+        assert_eq!(cut, None);
+        assert_eq!(seg.index().len(), entries);
+        for &(base, position) in &spans {
+            assert!(seg.position_for(base) <= position);
+        }
+    }
+
+    #[test]
+    fn delete_removes_all_three_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 7, &cfg()).unwrap();
+        fill(&mut seg, 2);
+        seg.delete().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

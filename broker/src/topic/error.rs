@@ -40,7 +40,7 @@ pub enum TopicError {
     #[error("unknown topic config {0:?}; supported configs are: {keys}", keys = SUPPORTED_KEYS.join(", "))]
     UnknownConfig(String),
     /// Reading or writing the registry's file failed.
-    #[error("I/O error on {}", .path.display())]
+    #[error("I/O error on {}: {source}", .path.display())]
     Io {
         /// The file or directory the failed operation was on.
         path: PathBuf,

@@ -1,0 +1,339 @@
+//! The broker's storage: the topic registry and every partition's log in one data
+//! directory, with the background threads that flush them and enforce retention.
+//!
+//! ```text
+//! weir-data/
+//!   topics.json      the registry (names, partition counts, config overrides)
+//!   orders-0/        one directory per partition: segments, indexes, recovery point
+//!   orders-1/
+//! ```
+//!
+//! The Kafka handlers, the HTTP API and the processor runtime all go through this
+//! one type, so a topic behaves the same whichever door it is reached by.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, RwLock};
+use thiserror::Error;
+use tracing::{info, warn};
+
+use crate::log::flusher::{self, StopSignal};
+use crate::log::{Flusher, LogConfig, Partition};
+use crate::topic::{TopicError, TopicRegistry, TopicSpec, parse_log_config};
+
+/// Why a storage operation failed.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// The registry refused or failed (names, configs, existence).
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+    /// Opening, closing or removing a partition's files failed.
+    #[error("partition {dir}: {source}")]
+    Partition {
+        /// The partition's directory.
+        dir: PathBuf,
+        /// The failure.
+        source: io::Error,
+    },
+}
+
+/// Settings for the whole data directory.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// Config values every topic starts from (the broker's flags), under the topic's
+    /// own overrides.
+    pub defaults: BTreeMap<String, String>,
+    /// How often retention is enforced (Kafka: log.retention.check.interval.ms).
+    pub retention_check: Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions { defaults: BTreeMap::new(), retention_check: Duration::from_secs(300) }
+    }
+}
+
+/// Topics and their partitions in one data directory.
+#[derive(Debug)]
+pub struct Storage {
+    /// The data directory.
+    dir: PathBuf,
+    /// Broker-wide settings.
+    options: StorageOptions,
+    /// The registry; its lock also serializes topic creation and deletion.
+    registry: Mutex<TopicRegistry>,
+    /// Open partitions by (topic, partition).
+    partitions: RwLock<HashMap<(String, u32), Arc<Partition>>>,
+    /// Flushes partitions under interval durability.
+    flusher: Flusher,
+    /// Stops the retention thread.
+    retention_stop: Arc<StopSignal>,
+    /// The retention thread, joined by `close`.
+    retention: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The directory of one partition.
+pub fn partition_dir(data_dir: &Path, topic: &str, partition: u32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+impl Storage {
+    /// Opens (or creates) a data directory: loads the registry and opens every
+    /// partition, recovering those that did not close cleanly.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        options: StorageOptions,
+    ) -> Result<Arc<Storage>, StorageError> {
+        let dir = dir.into();
+        let registry = TopicRegistry::open(&dir)?;
+        let storage = Arc::new(Storage {
+            dir,
+            options,
+            registry: Mutex::new(registry),
+            partitions: RwLock::new(HashMap::new()),
+            flusher: Flusher::start(flusher::DEFAULT_TICK),
+            retention_stop: Arc::new(StopSignal::default()),
+            retention: Mutex::new(None),
+        });
+        let topics: Vec<TopicSpec> = storage.registry.lock().list().cloned().collect();
+        for spec in &topics {
+            storage.open_partitions(spec)?;
+        }
+        info!(dir = %storage.dir.display(), topics = topics.len(), "storage open");
+        storage.start_retention();
+        Ok(storage)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The effective log config of a topic's overrides: defaults, then overrides.
+    fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
+        let mut merged = self.options.defaults.clone();
+        merged.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        parse_log_config(&merged)
+    }
+
+    fn open_partitions(&self, spec: &TopicSpec) -> Result<(), StorageError> {
+        let config = self.log_config(&spec.configs)?;
+        for p in 0..spec.partitions {
+            let dir = partition_dir(&self.dir, &spec.name, p);
+            let partition = Partition::open(&dir, config.clone())
+                .map_err(|source| StorageError::Partition { dir, source })?;
+            let partition = Arc::new(partition);
+            self.flusher.register(&partition);
+            self.partitions.write().insert((spec.name.clone(), p), partition);
+        }
+        Ok(())
+    }
+
+    /// Creates a topic and its partitions' directories.
+    pub fn create_topic(&self, spec: TopicSpec) -> Result<TopicSpec, StorageError> {
+        let mut registry = self.registry.lock();
+        // The merged config must be valid too, not only the overrides.
+        self.log_config(&spec.configs)?;
+        let spec = registry.create(spec)?.clone();
+        if let Err(e) = self.open_partitions(&spec) {
+            let _ = registry.delete(&spec.name);
+            self.drop_partitions(&spec.name, spec.partitions);
+            return Err(e);
+        }
+        info!(topic = %spec.name, partitions = spec.partitions, "created topic");
+        Ok(spec)
+    }
+
+    /// Deletes a topic: closes its partitions and removes their files.
+    pub fn delete_topic(&self, name: &str) -> Result<(), StorageError> {
+        let mut registry = self.registry.lock();
+        let spec = registry.delete(name)?;
+        self.drop_partitions(name, spec.partitions);
+        info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    fn drop_partitions(&self, name: &str, partitions: u32) {
+        for p in 0..partitions {
+            if let Some(partition) = self.partitions.write().remove(&(name.to_string(), p)) {
+                let _ = partition.close();
+            }
+            let dir = partition_dir(&self.dir, name, p);
+            if let Err(e) = fs::remove_dir_all(&dir)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition");
+            }
+        }
+    }
+
+    /// Replaces a topic's config overrides and applies them to its partitions.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), StorageError> {
+        let mut registry = self.registry.lock();
+        let config = self.log_config(&configs)?;
+        registry.alter_configs(name, configs)?;
+        let partitions = self.partitions.read();
+        for ((_, _), partition) in partitions.iter().filter(|((t, _), _)| t == name) {
+            partition.set_config(config.clone());
+        }
+        Ok(())
+    }
+
+    /// A topic's spec.
+    pub fn topic(&self, name: &str) -> Option<TopicSpec> {
+        self.registry.lock().get(name).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<TopicSpec> {
+        self.registry.lock().list().cloned().collect()
+    }
+
+    /// One partition's log.
+    pub fn partition(&self, topic: &str, partition: u32) -> Option<Arc<Partition>> {
+        self.partitions.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// Runs retention over every partition now; returns the segments deleted.
+    pub fn enforce_retention(&self) -> usize {
+        let now_ms =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let partitions: Vec<_> = self.partitions.read().values().cloned().collect();
+        let mut deleted = 0;
+        for p in partitions {
+            match p.enforce_retention(now_ms) {
+                Ok(d) => deleted += d.len(),
+                Err(e) => warn!(dir = %p.dir().display(), error = %e, "retention failed"),
+            }
+        }
+        deleted
+    }
+
+    fn start_retention(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let interval = self.options.retention_check;
+        let stop = Arc::clone(&self.retention_stop);
+        let thread = thread::Builder::new()
+            .name("weir-retention".into())
+            .spawn(move || {
+                while !stop.wait(interval) {
+                    let Some(storage) = weak.upgrade() else { return };
+                    storage.enforce_retention();
+                }
+            })
+            .expect("spawning the retention thread");
+        *self.retention.lock() = Some(thread);
+    }
+
+    /// Closes every partition cleanly (flush, indexes trimmed, clean-shutdown
+    /// marker). Appends fail afterwards.
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.retention_stop.stop();
+        if let Some(thread) = self.retention.lock().take() {
+            let _ = thread.join();
+        }
+        let partitions: Vec<_> = self.partitions.read().values().cloned().collect();
+        for p in partitions {
+            p.close()
+                .map_err(|source| StorageError::Partition { dir: p.dir().to_owned(), source })?;
+        }
+        info!(dir = %self.dir.display(), "storage closed cleanly");
+        Ok(())
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        // Stop the retention thread; a storage dropped without `close` is left as a
+        // crash would leave it, and the next open recovers it.
+        self.retention_stop.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::record::{BatchBuilder, Compression};
+
+    fn spec(name: &str, partitions: u32) -> TopicSpec {
+        TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() }
+    }
+
+    fn one_record() -> Vec<u8> {
+        let mut b = BatchBuilder::new(0, Compression::None);
+        b.push(1, Some(b"k"), Some(b"v"), &[]);
+        b.build().unwrap().to_vec()
+    }
+
+    #[test]
+    fn topics_and_their_records_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+        storage.create_topic(spec("orders", 3)).unwrap();
+        storage.partition("orders", 2).unwrap().append(&mut one_record()).unwrap();
+        assert!(storage.partition("orders", 3).is_none());
+        assert!(partition_dir(dir.path(), "orders", 0).is_dir());
+        storage.close().unwrap();
+        drop(storage);
+
+        let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+        assert_eq!(storage.topics(), vec![spec("orders", 3)]);
+        assert_eq!(storage.partition("orders", 2).unwrap().high_watermark(), 1);
+        assert_eq!(storage.partition("orders", 0).unwrap().high_watermark(), 0);
+    }
+
+    #[test]
+    fn delete_removes_partitions_and_bad_creates_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+        storage.create_topic(spec("payments", 2)).unwrap();
+        storage.delete_topic("payments").unwrap();
+        assert!(storage.partition("payments", 0).is_none());
+        assert!(!partition_dir(dir.path(), "payments", 0).exists());
+        assert!(matches!(
+            storage.delete_topic("payments"),
+            Err(StorageError::Topic(TopicError::UnknownTopic(_)))
+        ));
+
+        let mut bad = spec("bad", 1);
+        bad.configs.insert("retention.ms".into(), "soon".into());
+        assert!(matches!(
+            storage.create_topic(bad),
+            Err(StorageError::Topic(TopicError::InvalidConfig { .. }))
+        ));
+        assert!(matches!(storage.create_topic(spec("no/slash", 1)), Err(StorageError::Topic(_))));
+        assert!(storage.topics().is_empty());
+    }
+
+    #[test]
+    fn broker_defaults_apply_under_topic_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = StorageOptions::default();
+        options.defaults.insert("durability".into(), "sync".into());
+        options.defaults.insert("retention.ms".into(), "1000".into());
+        let storage = Storage::open(dir.path(), options).unwrap();
+        let mut s = spec("audit", 1);
+        s.configs.insert("retention.ms".into(), "-1".into());
+        storage.create_topic(s).unwrap();
+        let config = storage.partition("audit", 0).unwrap().config();
+        assert_eq!(config.durability, crate::log::Durability::Sync);
+        assert_eq!(config.retention_age, None);
+
+        let mut altered = BTreeMap::new();
+        altered.insert("retention.bytes".into(), "4096".into());
+        storage.alter_topic_configs("audit", altered).unwrap();
+        let config = storage.partition("audit", 0).unwrap().config();
+        assert_eq!(config.retention_bytes, Some(4096));
+        assert_eq!(config.retention_age, Some(Duration::from_secs(1)));
+    }
+}
