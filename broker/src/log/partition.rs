@@ -190,7 +190,7 @@ impl Partition {
     /// crash.
     pub fn open(dir: impl Into<PathBuf>, config: LogConfig) -> io::Result<Partition> {
         let dir = dir.into();
-        let Recovered { segments, truncations, was_clean } =
+        let Recovered { segments, truncations, was_clean: _ } =
             recovery::open_segments(&dir, &config)?;
         let next_offset = segments.values().next_back().map_or(0, Segment::next_offset);
         let partition = Partition {
@@ -209,9 +209,6 @@ impl Partition {
         // second crash does not rescan it again.
         partition.flush()?;
         partition.checkpoint()?;
-        if !was_clean {
-            info!(dir = %partition.dir.display(), next_offset, "partition open after recovery");
-        }
         Ok(partition)
     }
 

@@ -88,7 +88,7 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
         segments.insert(0, Segment::create(dir, 0, cfg)?);
         sync_dir(dir)?;
     }
-    if !was_clean {
+    if !was_clean && !bases.is_empty() {
         info!(
             dir = %dir.display(),
             recovery_point = %if recovery_point == u64::MAX { "none".to_string() } else { recovery_point.to_string() },

@@ -13,6 +13,11 @@ use super::batch::{self, BatchError, BatchHeader, HEADER_LEN};
 
 /// Bytes read at a time.
 const CHUNK: usize = 256 * 1024;
+/// Without verification only headers are needed: after a batch at least this long,
+/// the next header is read on its own (one small pread) rather than with a chunk that
+/// would be mostly that batch's records, copied for nothing (readers send or copy
+/// the batches themselves).
+const HEADER_ONLY_AFTER: usize = 4 * 1024;
 
 /// A batch found by a scan.
 #[derive(Debug, Clone, Copy)]
@@ -62,12 +67,24 @@ pub struct Scanner<'f> {
     buf: Vec<u8>,
     /// The file position of `buf[0]`.
     buf_start: u64,
+    /// Without verification: read the next header on its own, as the last batch was
+    /// long (or none was read yet: the first header is read alone, batch sizes
+    /// unknown); small batches switch to chunks, whose headers come many per read.
+    header_only: bool,
 }
 
 impl<'f> Scanner<'f> {
     /// A scan of `file` from `position` up to `end`.
     pub fn new(file: &'f File, position: u64, end: u64, verify: bool) -> Self {
-        Scanner { file, position, end, verify, buf: Vec::new(), buf_start: position }
+        Scanner {
+            file,
+            position,
+            end,
+            verify,
+            buf: Vec::new(),
+            buf_start: position,
+            header_only: true,
+        }
     }
 
     /// Where the next batch would start.
@@ -75,12 +92,13 @@ impl<'f> Scanner<'f> {
         self.position
     }
 
-    /// Makes `buf` hold the file's bytes `[at, at + len)`, reading at least a chunk.
-    fn fill(&mut self, at: u64, len: usize) -> io::Result<&[u8]> {
+    /// Makes `buf` hold the file's bytes `[at, at + len)`, reading at least `min_read`
+    /// bytes (if the file has them).
+    fn fill(&mut self, at: u64, len: usize, min_read: usize) -> io::Result<&[u8]> {
         let have =
             at >= self.buf_start && at + len as u64 <= self.buf_start + self.buf.len() as u64;
         if !have {
-            let want = len.max(CHUNK).min((self.end - at) as usize).max(len);
+            let want = len.max(min_read).min((self.end - at) as usize).max(len);
             self.buf.resize(want, 0);
             self.file.read_exact_at(&mut self.buf, at)?;
             self.buf_start = at;
@@ -105,7 +123,8 @@ impl<'f> Scanner<'f> {
                 available: remaining,
             }));
         }
-        let header = match BatchHeader::parse(self.fill(position, HEADER_LEN)?) {
+        let min_read = if self.header_only && !self.verify { HEADER_LEN } else { CHUNK };
+        let header = match BatchHeader::parse(self.fill(position, HEADER_LEN, min_read)?) {
             Ok(h) => h.to_owned(),
             Err(e) => {
                 self.end = position;
@@ -118,12 +137,13 @@ impl<'f> Scanner<'f> {
             return Err(corrupt(BatchError::Truncated { needed: len, available: remaining }));
         }
         if self.verify
-            && let Err(e) = batch::validate(self.fill(position, len)?)
+            && let Err(e) = batch::validate(self.fill(position, len, CHUNK)?)
         {
             self.end = position;
             return Err(corrupt(e));
         }
         self.position += len as u64;
+        self.header_only = len >= HEADER_ONLY_AFTER;
         Ok(Some(ScannedBatch { position, header }))
     }
 }
@@ -156,17 +176,33 @@ mod tests {
 
     #[test]
     fn scans_every_batch_including_ones_larger_than_a_chunk() {
-        let batches = vec![batch(0, 3, 10), batch(3, 2, CHUNK + 100), batch(5, 1, 10)];
+        // Small, larger than a chunk, small, over HEADER_ONLY_AFTER, small, small:
+        // both the chunked and the header-only way of reading headers.
+        let batches = vec![
+            batch(0, 3, 10),
+            batch(3, 2, CHUNK + 100),
+            batch(5, 1, 10),
+            batch(6, 2, HEADER_ONLY_AFTER),
+            batch(8, 1, 10),
+            batch(9, 1, 10),
+        ];
         let (_dir, file, len) = log_file(&batches);
-        let mut scan = Scanner::new(&file, 0, len, true);
-        let mut seen = Vec::new();
-        while let Some(b) = scan.next_batch().unwrap() {
-            seen.push((b.position, b.header.base_offset(), b.header.last_offset()));
+        let mut expected = Vec::new();
+        let mut position = 0;
+        for b in &batches {
+            let header = BatchHeader::parse(b).unwrap();
+            expected.push((position, header.base_offset(), header.last_offset()));
+            position += b.len() as u64;
         }
-        let p1 = batches[0].len() as u64;
-        let p2 = p1 + batches[1].len() as u64;
-        assert_eq!(seen, vec![(0, 0, 2), (p1, 3, 4), (p2, 5, 5)]);
-        assert_eq!(scan.position(), len);
+        for verify in [true, false] {
+            let mut scan = Scanner::new(&file, 0, len, verify);
+            let mut seen = Vec::new();
+            while let Some(b) = scan.next_batch().unwrap() {
+                seen.push((b.position, b.header.base_offset(), b.header.last_offset()));
+            }
+            assert_eq!(seen, expected, "verify: {verify}");
+            assert_eq!(scan.position(), len);
+        }
     }
 
     #[test]

@@ -1,0 +1,23 @@
+//! The `weir` command line: flags, environment and config file, and one file per
+//! subcommand.
+
+use clap::{Parser, Subcommand};
+
+pub mod serve;
+
+/// Weir: a Kafka-compatible event-streaming broker whose consumer logic runs as
+/// sandboxed WebAssembly.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a single-node broker serving the Kafka protocol.
+    Serve(serve::ServeArgs),
+}

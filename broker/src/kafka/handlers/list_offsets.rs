@@ -1,0 +1,68 @@
+//! ListOffsets (key 2): the earliest offset (-2), the latest (-1: the high
+//! watermark), or the first offset whose record timestamp is at or after a time.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+
+use super::Api;
+use crate::broker::Broker;
+
+/// Versions 1 (the crate's lowest) to 6; v7 adds max-timestamp lookups (-3).
+pub const API: Api = Api { key: ApiKey::ListOffsets, min: 1, max: 6 };
+
+/// The timestamp that asks for the latest offset.
+const LATEST: i64 = -1;
+/// The timestamp that asks for the earliest offset.
+const EARLIEST: i64 = -2;
+
+/// Answers a ListOffsets request.
+pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|wanted| {
+                    let answer = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(wanted.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    let partition = u32::try_from(wanted.partition_index)
+                        .ok()
+                        .and_then(|p| broker.storage.partition(&topic.name.0, p));
+                    let Some(partition) = partition else {
+                        return answer
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    match wanted.timestamp {
+                        LATEST => answer.with_offset(partition.high_watermark() as i64),
+                        EARLIEST => answer.with_offset(partition.log_start_offset() as i64),
+                        ts if ts < 0 => {
+                            answer.with_error_code(ResponseError::InvalidRequest.code())
+                        }
+                        ts => match partition.offset_for_timestamp(ts) {
+                            Ok(Some((offset, timestamp))) => {
+                                answer.with_offset(offset as i64).with_timestamp(timestamp)
+                            }
+                            Ok(None) => answer,
+                            Err(e) => {
+                                tracing::error!(error = %e, "offset for timestamp failed");
+                                answer.with_error_code(ResponseError::KafkaStorageError.code())
+                            }
+                        },
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

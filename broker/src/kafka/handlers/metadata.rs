@@ -1,0 +1,77 @@
+//! Metadata (key 3): this broker as the only node and leader of every partition,
+//! and the topics asked for (all of them when the list is null), auto-creating
+//! unknown ones when the client allows it and the broker is configured to.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{Api, topic_error_code};
+use crate::broker::Broker;
+use crate::topic::{TopicSpec, is_internal};
+
+/// Versions 0 to 11, as Kafka 3.0 serves.
+pub const API: Api = Api { key: ApiKey::Metadata, min: 0, max: 11 };
+
+/// Answers a Metadata request.
+pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let node = BrokerId(broker.options.node_id);
+    let me = MetadataResponseBroker::default()
+        .with_node_id(node)
+        .with_host(StrBytes::from_string(broker.advertised.ip().to_string()))
+        .with_port(broker.advertised.port() as i32);
+    // Before v4 the request has no flag and the broker's setting decides.
+    let may_create = version < 4 || request.allow_auto_topic_creation;
+    let topics = match request.topics {
+        None => broker.storage.topics().iter().map(|spec| describe(spec, node)).collect(),
+        Some(asked) => asked
+            .into_iter()
+            .filter_map(|t| t.name)
+            .map(|name| {
+                let looked_up = if may_create {
+                    broker.topic_or_create(&name.0)
+                } else {
+                    Ok(broker.storage.topic(&name.0))
+                };
+                match looked_up {
+                    Ok(Some(spec)) => describe(&spec, node),
+                    Ok(None) => topic_error(name, ResponseError::UnknownTopicOrPartition.code()),
+                    Err(e) => topic_error(name, topic_error_code(&e)),
+                }
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(vec![me])
+        .with_cluster_id(Some(StrBytes::from_string(broker.options.cluster_id.clone())))
+        .with_controller_id(node)
+        .with_topics(topics)
+}
+
+fn topic_error(name: TopicName, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default().with_name(Some(name)).with_error_code(code)
+}
+
+fn describe(spec: &TopicSpec, node: BrokerId) -> MetadataResponseTopic {
+    let partitions = (0..spec.partitions as i32)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(node)
+                // -1: Weir does not track leader epochs, so clients skip
+                // OffsetForLeaderEpoch validation.
+                .with_leader_epoch(-1)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(spec.name.clone()))))
+        .with_is_internal(is_internal(&spec.name))
+        .with_partitions(partitions)
+}

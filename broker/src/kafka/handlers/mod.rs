@@ -1,0 +1,165 @@
+//! One file per Kafka API. Each declares the versions it serves (`API`) and a
+//! `handle` function; [`APIS`] is the registry ApiVersions is computed from, and
+//! [`dispatch`] routes a decoded request to its handler.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseKind};
+
+use kafka_protocol::ResponseError;
+
+use crate::broker::Broker;
+use crate::log::FileSlice;
+use crate::storage::StorageError;
+use crate::topic::TopicError;
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// An API and the versions Weir serves of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    /// The API.
+    pub key: ApiKey,
+    /// Lowest version served.
+    pub min: i16,
+    /// Highest version served.
+    pub max: i16,
+}
+
+impl Api {
+    /// True when `version` is served.
+    pub fn serves(&self, version: i16) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+}
+
+/// Every API Weir serves. The ranges follow Apache Kafka 3.0 (the last release
+/// before Fetch needed topic ids), raised to what the `kafka-protocol` crate decodes.
+pub const APIS: &[Api] = &[
+    produce::API,
+    fetch::API,
+    list_offsets::API,
+    metadata::API,
+    api_versions::API,
+    create_topics::API,
+    delete_topics::API,
+];
+
+/// The served versions of `key`, if it is served at all.
+pub fn find(key: ApiKey) -> Option<&'static Api> {
+    APIS.iter().find(|api| api.key == key)
+}
+
+/// What a handler answers.
+#[derive(Debug)]
+pub enum Reply {
+    /// An ordinary response.
+    Message(ResponseKind),
+    /// A Fetch response whose records fields are placeholders for these slices, in
+    /// encoding order.
+    Fetch(FetchResponse, Vec<FileSlice>),
+    /// No response at all (Produce with acks=0).
+    Nothing,
+}
+
+/// Routes a decoded request to its handler. Requests for APIs not in [`APIS`]
+/// never get here: the connection checks first.
+pub async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: RequestKind) -> Reply {
+    let version = header.request_api_version;
+    match request {
+        RequestKind::ApiVersions(r) => {
+            Reply::Message(ResponseKind::ApiVersions(api_versions::handle(r, version)))
+        }
+        RequestKind::Metadata(r) => {
+            Reply::Message(ResponseKind::Metadata(metadata::handle(broker, r, version)))
+        }
+        RequestKind::Produce(r) => match produce::handle(broker, r).await {
+            Some(response) => Reply::Message(ResponseKind::Produce(response)),
+            None => Reply::Nothing,
+        },
+        RequestKind::Fetch(r) => {
+            let (response, slices) = fetch::handle(broker, r, version).await;
+            Reply::Fetch(response, slices)
+        }
+        RequestKind::ListOffsets(r) => {
+            Reply::Message(ResponseKind::ListOffsets(list_offsets::handle(broker, r)))
+        }
+        RequestKind::CreateTopics(r) => {
+            Reply::Message(ResponseKind::CreateTopics(create_topics::handle(broker, r)))
+        }
+        RequestKind::DeleteTopics(r) => {
+            Reply::Message(ResponseKind::DeleteTopics(delete_topics::handle(broker, r)))
+        }
+        other => unreachable!("no handler registered for {other:?}"),
+    }
+}
+
+/// The Kafka error code for a registry error.
+pub fn topic_error_code(e: &TopicError) -> i16 {
+    topic_error(e).code()
+}
+
+fn topic_error(e: &TopicError) -> ResponseError {
+    match e {
+        TopicError::InvalidTopicName(_) => ResponseError::InvalidTopicException,
+        TopicError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::InvalidConfig { .. } | TopicError::UnknownConfig(_) => {
+            ResponseError::InvalidConfig
+        }
+        TopicError::Io { .. } | TopicError::Corrupt { .. } => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error code and message for a storage error; the broker's own faults
+/// are logged, and the client reads only that the server failed.
+pub fn storage_error(e: &StorageError) -> (ResponseError, String) {
+    match e {
+        StorageError::Topic(t) => {
+            let code = topic_error(t);
+            if code == ResponseError::UnknownServerError {
+                tracing::error!(error = %e, "topic operation failed");
+            }
+            (code, e.to_string())
+        }
+        StorageError::Partition { .. } => {
+            tracing::error!(error = %e, "topic operation failed");
+            (
+                ResponseError::KafkaStorageError,
+                "the broker failed to update its storage; see its log".into(),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_range_is_one_the_crate_can_decode() {
+        for api in APIS {
+            let crate_range = api.key.valid_versions();
+            assert!(api.min <= api.max, "{:?}", api.key);
+            assert!(
+                api.min >= crate_range.min && api.max <= crate_range.max,
+                "{:?}: {}..={} vs crate {:?}",
+                api.key,
+                api.min,
+                api.max,
+                crate_range
+            );
+        }
+        let mut keys: Vec<i16> = APIS.iter().map(|a| a.key as i16).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), APIS.len(), "an API is registered twice");
+    }
+}

@@ -1,0 +1,96 @@
+//! Produce (key 0): validate and append each partition's batches, answering with
+//! the base offset. acks=0 gets no response; acks=1 and acks=all are the same on a
+//! single node, and durability is the topic's setting (sync topics fsync before
+//! this returns).
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+use tracing::warn;
+
+use super::Api;
+use crate::broker::Broker;
+use crate::log::AppendError;
+
+/// Versions 3 (the crate's lowest; v2 batches need it) to 9, as Kafka 3.0 serves.
+pub const API: Api = Api { key: ApiKey::Produce, min: 3, max: 9 };
+
+/// Answers a Produce request; None for acks=0.
+pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    let mut appended = false;
+    for topic in request.topic_data {
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let mut answer =
+                PartitionProduceResponse::default().with_index(data.index).with_base_offset(-1);
+            let partition = u32::try_from(data.index)
+                .ok()
+                .and_then(|p| broker.storage.partition(&topic.name.0, p));
+            let result = match (acks, partition, data.records) {
+                (-1..=1, Some(partition), Some(records)) => {
+                    // Offsets are assigned in place, so the batches need a buffer of
+                    // their own.
+                    let mut bytes = records.to_vec();
+                    tokio::task::spawn_blocking(move || partition.append(&mut bytes))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(AppendError::Io {
+                                dir: Default::default(),
+                                source: std::io::Error::other(e),
+                            })
+                        })
+                        .map_err(|e| append_error(&topic.name.0, data.index, e))
+                }
+                (-1..=1, Some(_), None) => {
+                    Err((ResponseError::CorruptMessage, "no records".to_string()))
+                }
+                (-1..=1, None, _) => Err((
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("{}-{} does not exist", &*topic.name.0, data.index),
+                )),
+                _ => Err((
+                    ResponseError::InvalidRequiredAcks,
+                    format!("acks must be 0, 1 or -1, not {acks}"),
+                )),
+            };
+            match result {
+                Ok(info) => {
+                    appended = true;
+                    answer = answer
+                        .with_base_offset(info.base_offset as i64)
+                        .with_log_start_offset(info.log_start_offset as i64);
+                }
+                Err((code, message)) => {
+                    answer = answer
+                        .with_error_code(code.code())
+                        .with_error_message(Some(StrBytes::from_string(message)));
+                }
+            }
+            partitions.push(answer);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions),
+        );
+    }
+    if appended {
+        broker.notify_appended();
+    }
+    (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+fn append_error(topic: &str, partition: i32, e: AppendError) -> (ResponseError, String) {
+    let code = match &e {
+        AppendError::InvalidBatch { .. } | AppendError::Empty => ResponseError::CorruptMessage,
+        AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        AppendError::Io { .. } | AppendError::Closed => ResponseError::KafkaStorageError,
+    };
+    warn!(topic, partition, error = %e, "produce refused");
+    (code, e.to_string())
+}

@@ -1,0 +1,188 @@
+//! The Kafka listener: accepts connections and runs each one's request loop.
+//!
+//! One connection reads top to bottom: read a frame, parse its header, check the
+//! API and version, decode, dispatch to the handler, encode, write. Requests on a
+//! connection are answered in order, one at a time, as Kafka does.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use super::connection::{Connection, FrameError};
+use super::handlers::{self, Reply, api_versions};
+use super::response::{Response, SpliceBuf};
+use crate::broker::Broker;
+use crate::log::FileSlice;
+
+/// Kafka's socket.request.max.bytes default: 100 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
+
+/// Why a connection was closed by the broker.
+#[derive(Debug, Error)]
+pub enum RequestError {
+    /// Framing failed (size, torn frame, socket).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A frame too short for a request header.
+    #[error("frame of {0} bytes is too short for a request header")]
+    Short(usize),
+    /// An API key Weir does not know or serve.
+    #[error("unsupported API key {0}")]
+    UnknownApi(i16),
+    /// A served API at a version Weir does not serve.
+    #[error("unsupported version {version} of {api:?}")]
+    UnsupportedVersion {
+        /// The API.
+        api: ApiKey,
+        /// The version asked for.
+        version: i16,
+    },
+    /// The header or body did not decode.
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed {
+        /// The API.
+        api: ApiKey,
+        /// Its version.
+        version: i16,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// Encoding the response failed (a bug: logged, connection closed).
+    #[error("encoding the {api:?} response failed: {reason}")]
+    Encode {
+        /// The API.
+        api: ApiKey,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// Writing the response failed.
+    #[error("writing the response failed: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Accepts connections on `listener` until `shutdown` completes.
+pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let broker = Arc::clone(&broker);
+                    tokio::spawn(async move {
+                        let mut conn = Connection::new(socket, peer, DEFAULT_MAX_FRAME);
+                        match serve(&broker, &mut conn).await {
+                            Ok(()) => debug!(%peer, "client disconnected"),
+                            Err(e) => warn!(%peer, error = %e, "closing connection"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut shutdown => {
+                info!("kafka listener stopping");
+                return;
+            }
+        }
+    }
+}
+
+/// The request loop of one connection.
+pub async fn serve(broker: &Arc<Broker>, conn: &mut Connection) -> Result<(), RequestError> {
+    while let Some(frame) = conn.read_frame().await? {
+        if let Some(response) = process(broker, frame).await? {
+            conn.write_response(response).await?;
+        }
+    }
+    Ok(())
+}
+
+/// One request: parse, check, decode, dispatch, encode.
+async fn process(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Option<Response>, RequestError> {
+    if frame.len() < 8 {
+        return Err(RequestError::Short(frame.len()));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(key).map_err(|()| RequestError::UnknownApi(key))?;
+    let api = handlers::find(api_key).ok_or(RequestError::UnknownApi(key))?;
+    if !api.serves(version) {
+        if api_key == ApiKey::ApiVersions {
+            debug!(version, "ApiVersions at an unserved version: answering v0");
+            let header = ResponseHeader::default().with_correlation_id(correlation_id);
+            return encode(api_key, 0, 0, &header, &api_versions::unsupported()).map(Some);
+        }
+        return Err(RequestError::UnsupportedVersion { api: api_key, version });
+    }
+    let malformed = |e: anyhow::Error| RequestError::Malformed {
+        api: api_key,
+        version,
+        reason: format!("{e:#}"),
+    };
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(malformed)?;
+    let request = RequestKind::decode(api_key, &mut frame, version).map_err(malformed)?;
+    if frame.has_remaining() {
+        debug!(api = ?api_key, version, trailing = frame.remaining(), "request has trailing bytes");
+    }
+    let response_header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let header_version = api_key.response_header_version(version);
+    match handlers::dispatch(broker, &header, request).await {
+        Reply::Nothing => Ok(None),
+        Reply::Message(body) => {
+            let mut buf = BytesMut::new();
+            let encoded = response_header
+                .encode(&mut buf, header_version)
+                .and_then(|()| body.encode(&mut buf, version));
+            encoded.map_err(|e| RequestError::Encode { api: api_key, reason: format!("{e:#}") })?;
+            Ok(Some(Response::plain(buf)))
+        }
+        Reply::Fetch(body, slices) => {
+            encode_fetch(&response_header, header_version, body, slices, version).map(Some)
+        }
+    }
+}
+
+fn encode<M: Encodable>(
+    api: ApiKey,
+    header_version: i16,
+    version: i16,
+    header: &ResponseHeader,
+    body: &M,
+) -> Result<Response, RequestError> {
+    let mut buf = BytesMut::new();
+    header
+        .encode(&mut buf, header_version)
+        .and_then(|()| body.encode(&mut buf, version))
+        .map_err(|e| RequestError::Encode { api, reason: format!("{e:#}") })?;
+    Ok(Response::plain(buf))
+}
+
+/// Encodes a Fetch response whose records fields hold placeholders (see
+/// `response`), splicing each slice from its segment file.
+fn encode_fetch(
+    header: &ResponseHeader,
+    header_version: i16,
+    body: FetchResponse,
+    slices: Vec<FileSlice>,
+    version: i16,
+) -> Result<Response, RequestError> {
+    let err =
+        |e: anyhow::Error| RequestError::Encode { api: ApiKey::Fetch, reason: format!("{e:#}") };
+    let mut buf = SpliceBuf::new();
+    for slice in slices {
+        buf.expect(slice);
+    }
+    header.encode(buf.bytes_mut(), header_version).map_err(err)?;
+    body.encode(&mut buf, version).map_err(err)?;
+    Response::spliced(buf).map_err(RequestError::Write)
+}
