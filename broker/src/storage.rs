@@ -110,6 +110,11 @@ impl Storage {
         Ok(storage)
     }
 
+    /// The broker-wide config values topics start from.
+    pub fn defaults(&self) -> &BTreeMap<String, String> {
+        &self.options.defaults
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -16,6 +16,7 @@ use crate::topic::TopicError;
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
+pub mod describe_configs;
 pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
@@ -49,6 +50,7 @@ pub const APIS: &[Api] = &[
     api_versions::API,
     create_topics::API,
     delete_topics::API,
+    describe_configs::API,
 ];
 
 /// The served versions of `key`, if it is served at all.
@@ -92,6 +94,9 @@ pub async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: Req
         }
         RequestKind::CreateTopics(r) => {
             Reply::Message(ResponseKind::CreateTopics(create_topics::handle(broker, r)))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            Reply::Message(ResponseKind::DescribeConfigs(describe_configs::handle(broker, r)))
         }
         RequestKind::DeleteTopics(r) => {
             Reply::Message(ResponseKind::DeleteTopics(delete_topics::handle(broker, r)))
