@@ -105,8 +105,13 @@ pub async fn serve(broker: &Arc<Broker>, conn: &mut Connection) -> Result<(), Re
     Ok(())
 }
 
-/// One request: parse, check, decode, dispatch, encode.
-async fn process(broker: &Arc<Broker>, mut frame: Bytes) -> Result<Option<Response>, RequestError> {
+/// One request: parse, check, decode, dispatch, encode. Ok(None) for requests
+/// that get no response (acks=0); Err when the connection must close. (Also the
+/// entry point of the request fuzz target, `broker/fuzz`.)
+pub async fn process(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+) -> Result<Option<Response>, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::Short(frame.len()));
     }
