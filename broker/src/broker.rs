@@ -1,5 +1,5 @@
-//! The broker: what every protocol handler shares — storage, this node's identity
-//! and address, and the settings clients see.
+//! The broker: what every protocol handler shares — storage, the group
+//! coordinator, this node's identity and address, and the settings clients see.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::group::{GroupCoordinator, GroupError, GroupOptions};
 use crate::storage::{Storage, StorageError};
 use crate::topic::{TopicError, TopicSpec};
 
@@ -22,6 +23,8 @@ pub struct BrokerOptions {
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic (Kafka: num.partitions).
     pub default_partitions: u32,
+    /// Settings of the group coordinator.
+    pub groups: GroupOptions,
 }
 
 impl Default for BrokerOptions {
@@ -31,6 +34,7 @@ impl Default for BrokerOptions {
             cluster_id: "weir".into(),
             auto_create_topics: true,
             default_partitions: 1,
+            groups: GroupOptions::default(),
         }
     }
 }
@@ -40,6 +44,8 @@ impl Default for BrokerOptions {
 pub struct Broker {
     /// Topics and partitions.
     pub storage: Arc<Storage>,
+    /// Consumer groups and their committed offsets; this broker coordinates all.
+    pub groups: GroupCoordinator,
     /// Settings.
     pub options: BrokerOptions,
     /// The Kafka address clients are told to connect to (the bound one).
@@ -49,14 +55,22 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// A broker over `storage`, advertising `advertised` to clients.
+    /// A broker over `storage`, advertising `advertised` to clients. Opens the
+    /// group coordinator, which creates or replays `__consumer_offsets`.
     pub fn new(
         storage: Arc<Storage>,
         options: BrokerOptions,
         advertised: SocketAddr,
-    ) -> Arc<Broker> {
+    ) -> Result<Arc<Broker>, GroupError> {
+        let groups = GroupCoordinator::open(Arc::clone(&storage), options.groups.clone())?;
         let (appended, _) = watch::channel(0);
-        Arc::new(Broker { storage, options, advertised, appended })
+        Ok(Arc::new(Broker { storage, groups, options, advertised, appended }))
+    }
+
+    /// Stops what runs in the background (the group coordinator's timer) and
+    /// answers parked requests; storage is closed separately.
+    pub fn shutdown(&self) {
+        self.groups.shutdown();
     }
 
     /// Tells waiting fetches that a partition grew.
@@ -90,7 +104,7 @@ impl Broker {
                 Ok(self.storage.topic(name))
             }
             Err(StorageError::Topic(e)) => Err(e),
-            Err(e @ StorageError::Partition { .. }) => {
+            Err(e @ (StorageError::Partition { .. } | StorageError::ProducerIds(_))) => {
                 tracing::error!(topic = name, error = %e, "auto-creating a topic failed");
                 Ok(None)
             }

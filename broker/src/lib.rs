@@ -2,17 +2,22 @@
 //!
 //! Layout:
 //! - `cli`: the `weir` command line, one file per subcommand.
-//! - `broker`: what every protocol handler shares (storage, identity, options).
+//! - `broker`: what every protocol handler shares (storage, groups, identity, options).
+//! - `group`: the group coordinator: consumer group membership (classic protocol)
+//!   and committed offsets in `__consumer_offsets`.
 //! - `kafka`: the Kafka wire protocol server and one handler per API.
 //! - `log`: the partition log, segments, indexes and crash recovery.
 //! - `topic`: the registry of topics, their names and configs, persisted in the data
 //!   directory.
 //! - `storage`: the registry and every partition of one data directory, with the
 //!   flusher and retention threads.
+//! - `producer_ids`: the allocator of idempotent producer ids, persisted in blocks.
 
 pub mod broker;
 pub mod cli;
+pub mod group;
 pub mod kafka;
 pub mod log;
+pub mod producer_ids;
 pub mod storage;
 pub mod topic;

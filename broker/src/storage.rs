@@ -4,6 +4,7 @@
 //! ```text
 //! weir-data/
 //!   topics.json      the registry (names, partition counts, config overrides)
+//!   producer-ids     the next block of idempotent producer ids to reserve
 //!   orders-0/        one directory per partition: segments, indexes, recovery point
 //!   orders-1/
 //! ```
@@ -25,6 +26,7 @@ use tracing::{info, warn};
 
 use crate::log::flusher::{self, StopSignal};
 use crate::log::{Flusher, LogConfig, Partition};
+use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::topic::{TopicError, TopicRegistry, TopicSpec, parse_log_config};
 
 /// Why a storage operation failed.
@@ -41,6 +43,9 @@ pub enum StorageError {
         /// The failure.
         source: io::Error,
     },
+    /// The producer id file could not be read or written.
+    #[error(transparent)]
+    ProducerIds(#[from] ProducerIdError),
 }
 
 /// Settings for the whole data directory.
@@ -70,6 +75,8 @@ pub struct Storage {
     registry: Mutex<TopicRegistry>,
     /// Open partitions by (topic, partition).
     partitions: RwLock<HashMap<(String, u32), Arc<Partition>>>,
+    /// Hands out idempotent producer ids.
+    producer_ids: ProducerIds,
     /// Flushes partitions under interval durability.
     flusher: Flusher,
     /// Stops the retention thread.
@@ -92,11 +99,13 @@ impl Storage {
     ) -> Result<Arc<Storage>, StorageError> {
         let dir = dir.into();
         let registry = TopicRegistry::open(&dir)?;
+        let producer_ids = ProducerIds::open(&dir)?;
         let storage = Arc::new(Storage {
             dir,
             options,
             registry: Mutex::new(registry),
             partitions: RwLock::new(HashMap::new()),
+            producer_ids,
             flusher: Flusher::start(flusher::DEFAULT_TICK),
             retention_stop: Arc::new(StopSignal::default()),
             retention: Mutex::new(None),
@@ -207,6 +216,12 @@ impl Storage {
     /// One partition's log.
     pub fn partition(&self, topic: &str, partition: u32) -> Option<Arc<Partition>> {
         self.partitions.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// A producer id never handed out before in this data directory (blocking: it
+    /// writes a file once per block of ids).
+    pub fn allocate_producer_id(&self) -> Result<i64, ProducerIdError> {
+        self.producer_ids.allocate()
     }
 
     /// Runs retention over every partition now; returns the segments deleted.

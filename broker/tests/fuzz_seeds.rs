@@ -105,7 +105,7 @@ fn seeds_are_answered_and_their_mutations_do_not_panic() {
     runtime.block_on(async {
         let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
         let addr: SocketAddr = "127.0.0.1:9092".parse().unwrap();
-        let broker = Broker::new(storage, BrokerOptions::default(), addr);
+        let broker = Broker::new(storage, BrokerOptions::default(), addr).unwrap();
         for (name, bytes) in &seeds {
             let answer = server::process(&broker, Bytes::copy_from_slice(bytes)).await;
             assert!(matches!(answer, Ok(Some(_))), "{name}: {answer:?}");

@@ -57,14 +57,12 @@ fn fetch_request(
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(min_bytes)
         .with_max_bytes(1 << 20)
-        .with_topics(vec![
-            FetchTopic::default().with_topic(name(topic)).with_partitions(vec![
+        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(vec![
                 FetchPartition::default()
                     .with_partition(partition)
                     .with_fetch_offset(offset)
                     .with_partition_max_bytes(1 << 20),
-            ]),
-        ])
+            ])])
 }
 
 async fn create_topic(

@@ -28,7 +28,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let storage = Storage::open(dir.path(), StorageOptions::default()).expect("storage");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().expect("runtime");
     let addr: SocketAddr = "127.0.0.1:9092".parse().expect("addr");
-    let broker = runtime.block_on(async { Broker::new(storage, BrokerOptions::default(), addr) });
+    let broker = runtime.block_on(async { Broker::new(storage, BrokerOptions::default(), addr).expect("broker") });
     World { runtime, broker, _dir: dir }
 });
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -141,11 +142,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let bound = listener.local_addr()?;
-    let broker = Broker::new(storage.clone(), config.broker.clone(), bound);
+    let broker = Broker::new(storage.clone(), config.broker.clone(), bound)
+        .context("opening the group coordinator")?;
     println!("kafka listening on {bound}");
     std::io::stdout().flush()?;
     info!(data_dir = %config.data_dir.display(), %bound, "weir serving");
-    server::run(listener, broker, shutdown_signal()).await;
+    server::run(listener, Arc::clone(&broker), shutdown_signal()).await;
+    broker.shutdown();
     let closing = tokio::task::spawn_blocking(move || storage.close());
     closing.await?.context("closing storage")?;
     info!("clean shutdown");

@@ -8,6 +8,8 @@
 //! - `scan`: walking batch headers in a log file, with or without CRC checks.
 //! - `segment`: one `{base_offset:020}.log` with its `.index` and `.timeindex`.
 //! - `recovery`: opening a partition's segments, rescanning after a crash.
+//! - `producers`: idempotent producers' epochs and last batches, the checks an
+//!   append makes against them, and their snapshot file.
 //! - `partition`: append, read, offset-for-timestamp, retention, flushing.
 //! - `flusher`: the background thread behind interval durability.
 //! - `config`: the settings a partition's log runs under.
@@ -21,6 +23,7 @@
 //!   00000000000000000000.timeindex  (max timestamp so far i64, relative offset u32)
 //!   00000000000000052311.log        the active segment, and so on
 //!   recovery-point                  offset below which everything is fsynced
+//!   producer-state                  idempotent producers as of an offset (snapshot)
 //!   .clean-shutdown                 present only while the partition is closed cleanly
 //! ```
 
@@ -29,6 +32,7 @@ pub mod config;
 pub mod flusher;
 pub mod index;
 pub mod partition;
+pub mod producers;
 pub mod record;
 pub mod recovery;
 pub mod scan;

@@ -6,6 +6,10 @@
 //! find a file and a start position, then scan without it. fsyncs happen outside
 //! the state lock, serialized by a flush lock that gives group commit for free: an
 //! append waiting for a flush finds that someone else's fsync already covered it.
+//!
+//! Batches of idempotent producers are checked against the producer state (see
+//! `producers`) under the same write lock that assigns offsets, so a retry racing
+//! its original can never be written twice.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +27,8 @@ use tracing::{debug, info};
 
 use super::batch::{self, BatchError};
 use super::config::{Durability, LogConfig};
+use super::producers::{self, BatchMeta, ProducerBatch, ProducerEntry, ProducerStates};
+use super::producers::{Refused, Verdict};
 use super::record;
 use super::recovery::{self, Recovered};
 use super::scan::{ScanError, Scanner};
@@ -51,6 +57,41 @@ pub enum AppendError {
     /// The request held no batch.
     #[error("no record batch to append")]
     Empty,
+    /// An idempotent producer's batch carries an epoch older than the one the
+    /// partition last saw from it: a newer instance fenced it (Kafka:
+    /// INVALID_PRODUCER_EPOCH).
+    #[error("batch {index}: producer {producer_id} has epoch {epoch}, older than its {current}")]
+    InvalidProducerEpoch {
+        /// Which batch of the request, from 0.
+        index: usize,
+        /// The producer.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The producer's epoch as the partition knows it.
+        current: i16,
+    },
+    /// An idempotent producer's batch does not follow its previous one, nor repeats
+    /// one of its last five (Kafka: OUT_OF_ORDER_SEQUENCE_NUMBER).
+    #[error("batch {index}: producer {producer_id} sent sequence {sequence}, expected {expected}")]
+    OutOfOrderSequence {
+        /// Which batch of the request, from 0.
+        index: usize,
+        /// The producer.
+        producer_id: i64,
+        /// The batch's epoch.
+        epoch: i16,
+        /// The batch's first sequence number.
+        sequence: i32,
+        /// The sequence number that would have been accepted.
+        expected: i32,
+    },
+    /// A transactional batch: Weir does not support transactions.
+    #[error("batch {index} is transactional, and transactions are not supported")]
+    Transactional {
+        /// Which batch of the request, from 0.
+        index: usize,
+    },
     /// Writing or syncing failed (Kafka: KAFKA_STORAGE_ERROR).
     #[error("writing to {dir} failed: {source}")]
     Io {
@@ -62,6 +103,20 @@ pub enum AppendError {
     /// The partition was closed.
     #[error("partition is closed")]
     Closed,
+}
+
+impl AppendError {
+    fn refused(index: usize, batch: &ProducerBatch, refused: Refused) -> AppendError {
+        let ProducerBatch { producer_id, epoch, first_seq: sequence, .. } = *batch;
+        match refused {
+            Refused::StaleEpoch { current } => {
+                AppendError::InvalidProducerEpoch { index, producer_id, epoch, current }
+            }
+            Refused::OutOfOrder { expected } => {
+                AppendError::OutOfOrderSequence { index, producer_id, epoch, sequence, expected }
+            }
+        }
+    }
 }
 
 /// Why a read failed.
@@ -88,15 +143,19 @@ pub enum ReadError {
     },
 }
 
-/// Offsets an append assigned.
+/// Offsets an append assigned. A batch that repeats one already written (an
+/// idempotent producer's retry) is not written again, and counts with the offsets
+/// the original got, as Kafka acknowledges it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
-    /// Offset of the first record appended.
+    /// Offset of the first record of the request's first batch.
     pub base_offset: u64,
-    /// Offset of the last record appended.
+    /// Offset of the last record of the request's last batch.
     pub last_offset: u64,
     /// Log start offset after the append (Produce responses carry it).
     pub log_start_offset: u64,
+    /// True when every batch was a duplicate, so nothing was written.
+    pub duplicate: bool,
 }
 
 /// A run of whole batches in a segment file, to be sent as they are (sendfile) or
@@ -141,8 +200,27 @@ struct State {
     segments: BTreeMap<u64, Segment>,
     /// The offset the next record gets: the high watermark on a single node.
     next_offset: u64,
+    /// What is known of each idempotent producer, as of `next_offset`.
+    producers: ProducerStates,
     /// Set by `close`: further appends are refused.
     closed: bool,
+}
+
+/// One batch of an append request, as validated before taking the lock.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    /// Where it starts in the request.
+    at: usize,
+    /// Its size in bytes.
+    len: usize,
+    /// Its lastOffsetDelta.
+    delta: u64,
+    /// Its newest record's timestamp, for time-based rolls.
+    max_timestamp: i64,
+    /// Its idempotence fields, when its producer has an id.
+    producer: Option<ProducerBatch>,
+    /// Set under the lock when it repeats a batch already written.
+    duplicate: Option<BatchMeta>,
 }
 
 impl State {
@@ -168,6 +246,8 @@ struct FlushState {
     checkpointed: u64,
     /// When the last flush finished, for interval durability.
     last_flush: Instant,
+    /// Offset of the producer state snapshot on disk (0 when there is none).
+    producer_snapshot: u64,
 }
 
 /// One partition's log.
@@ -193,13 +273,18 @@ impl Partition {
         let Recovered { segments, truncations, was_clean: _ } =
             recovery::open_segments(&dir, &config)?;
         let next_offset = segments.values().next_back().map_or(0, Segment::next_offset);
+        let (producers, producer_snapshot) =
+            producers::snapshot::load(&dir, &segments, next_offset)?;
         let partition = Partition {
-            state: RwLock::new(State { config, segments, next_offset, closed: false }),
+            state: RwLock::new(State { config, segments, next_offset, producers, closed: false }),
             flush: Mutex::new(FlushState {
                 flushed_offset: 0,
                 first_dirty_segment: 0,
-                checkpointed: 0,
+                // Unknown: the file may name offsets recovery just cut, so the
+                // checkpoint below writes it whatever the log holds, even nothing.
+                checkpointed: u64::MAX,
                 last_flush: Instant::now(),
+                producer_snapshot,
             }),
             dir,
             truncations,
@@ -223,8 +308,10 @@ impl Partition {
     }
 
     /// Appends the batches in `records` (one or more RecordBatch v2, back to back,
-    /// as a Produce request carries them), assigning offsets in place. Under sync
-    /// durability it returns only once an fsync covers them.
+    /// as a Produce request carries them), assigning offsets in place. Batches of
+    /// idempotent producers are checked in order first; a retry of one already
+    /// written is skipped. Under sync durability it returns only once an fsync
+    /// covers them.
     pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, AppendError> {
         let mut spans = Vec::new();
         let mut at = 0;
@@ -232,12 +319,18 @@ impl Partition {
             let bytes = found.map_err(|source| AppendError::InvalidBatch { index, source })?;
             let header = batch::validate(bytes)
                 .map_err(|source| AppendError::InvalidBatch { index, source })?;
-            spans.push((
+            let producer = ProducerBatch::of(&header);
+            if producer.is_some() && header.is_transactional() {
+                return Err(AppendError::Transactional { index });
+            }
+            spans.push(Span {
                 at,
-                bytes.len(),
-                header.last_offset_delta() as u64,
-                header.max_timestamp(),
-            ));
+                len: bytes.len(),
+                delta: header.last_offset_delta() as u64,
+                max_timestamp: header.max_timestamp(),
+                producer,
+                duplicate: None,
+            });
             at += bytes.len();
         }
         if spans.is_empty() {
@@ -250,30 +343,63 @@ impl Partition {
             return Err(AppendError::Closed);
         }
         let max = state.config.max_message_bytes;
-        if let Some(&(_, size, _, _)) = spans.iter().find(|s| s.1 > max as usize) {
-            return Err(AppendError::TooLarge { size, max });
+        if let Some(span) = spans.iter().find(|s| s.len > max as usize) {
+            return Err(AppendError::TooLarge { size: span.len, max });
         }
-        let base_offset = state.next_offset;
-        for (at, len, delta, max_timestamp) in spans {
-            let bytes = &mut records[at..at + len];
-            let base = state.next_offset;
-            batch::set_base_offset(bytes, base as i64);
-            let cfg = state.config.clone();
-            let active = state.active();
-            if !active.fits(len, base + delta, &cfg) || active.is_due_to_roll(max_timestamp, &cfg) {
-                self.roll(&mut state).map_err(io_err)?;
+        // Every batch is checked before any is written: a refused request leaves
+        // nothing behind.
+        let mut check = state.producers.request();
+        let mut next = state.next_offset;
+        let count = spans.len();
+        for (index, span) in spans.iter_mut().enumerate() {
+            if let Some(producer) = &span.producer {
+                match check.check(producer, next, next + span.delta, index + 1 < count) {
+                    Ok(Verdict::Append) => {}
+                    Ok(Verdict::Duplicate(original)) => {
+                        span.duplicate = Some(original);
+                        continue;
+                    }
+                    Err(refused) => return Err(AppendError::refused(index, producer, refused)),
+                }
             }
-            state.active().append(bytes).map_err(io_err)?;
-            state.next_offset = base + delta + 1;
+            next += span.delta + 1;
         }
+        let mut range = None;
+        for span in &spans {
+            let (base, last) = match span.duplicate {
+                Some(original) => (original.base_offset, original.last_offset),
+                None => {
+                    let bytes = &mut records[span.at..span.at + span.len];
+                    let base = state.next_offset;
+                    batch::set_base_offset(bytes, base as i64);
+                    let cfg = state.config.clone();
+                    let active = state.active();
+                    if !active.fits(span.len, base + span.delta, &cfg)
+                        || active.is_due_to_roll(span.max_timestamp, &cfg)
+                    {
+                        self.roll(&mut state).map_err(io_err)?;
+                    }
+                    state.active().append(bytes).map_err(io_err)?;
+                    state.next_offset = base + span.delta + 1;
+                    if let Some(producer) = &span.producer {
+                        state.producers.record(producer, base, base + span.delta);
+                    }
+                    (base, base + span.delta)
+                }
+            };
+            range = Some((range.map_or(base, |(first, _)| first), last));
+        }
+        let Some((base_offset, last_offset)) = range else { return Err(AppendError::Empty) };
         let info = AppendInfo {
             base_offset,
-            last_offset: state.next_offset - 1,
+            last_offset,
             log_start_offset: state.log_start_offset(),
+            duplicate: spans.iter().all(|s| s.duplicate.is_some()),
         };
         let sync = state.config.durability == Durability::Sync;
         drop(state);
         if sync {
+            // A duplicate too: its original may still be waiting for its fsync.
             self.flush_to(info.last_offset + 1).map_err(io_err)?;
         }
         Ok(info)
@@ -377,6 +503,11 @@ impl Partition {
         Ok(None)
     }
 
+    /// What the partition knows of an idempotent producer.
+    pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
+        self.state.read().producers.get(producer_id).copied()
+    }
+
     /// Flushes performed so far; concurrent sync appends share one.
     pub fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
@@ -446,6 +577,8 @@ impl Partition {
             deleted.push(base);
         }
         if !deleted.is_empty() {
+            let log_start_offset = state.log_start_offset();
+            state.producers.forget_before(log_start_offset);
             recovery::sync_dir(&self.dir)?;
         }
         Ok(deleted)
@@ -492,12 +625,23 @@ impl Partition {
         Ok(end)
     }
 
-    /// Writes the recovery point if flushes have moved it.
+    /// Writes the recovery point if flushes have moved it, and a producer state
+    /// snapshot if a segment was rolled since the last one, so that opening after a
+    /// crash rescans the headers of about one segment, not of the whole log.
     pub fn checkpoint(&self) -> io::Result<()> {
         let mut flush = self.flush.lock();
         if flush.checkpointed != flush.flushed_offset {
             recovery::write_recovery_point(&self.dir, flush.flushed_offset)?;
             flush.checkpointed = flush.flushed_offset;
+        }
+        let due = {
+            let state = self.state.read();
+            let active = state.segments.keys().next_back().copied().unwrap_or(0);
+            (active > flush.producer_snapshot).then(|| (state.next_offset, state.producers.clone()))
+        };
+        if let Some((offset, producers)) = due {
+            producers::snapshot::write(&self.dir, offset, &producers)?;
+            flush.producer_snapshot = offset;
         }
         Ok(())
     }
@@ -516,8 +660,8 @@ impl Partition {
     }
 
     /// Closes cleanly: flushes, trims the active segment's indexes, writes the
-    /// recovery point and, last, the clean-shutdown marker. Appends are refused
-    /// afterwards.
+    /// recovery point and the producer state snapshot and, last, the clean-shutdown
+    /// marker. Appends are refused afterwards.
     pub fn close(&self) -> io::Result<()> {
         let mut flush = self.flush.lock();
         let mut state = self.state.write();
@@ -533,9 +677,14 @@ impl Partition {
         flush.flushed_offset = next_offset;
         recovery::write_recovery_point(&self.dir, next_offset)?;
         flush.checkpointed = next_offset;
+        producers::snapshot::write(&self.dir, next_offset, &state.producers)?;
+        flush.producer_snapshot = next_offset;
         recovery::mark_clean(&self.dir)
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod producer_tests;

@@ -61,7 +61,16 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
             None if was_clean => OpenMode::Trust,
             _ => OpenMode::Rescan,
         };
-        let (segment, truncation) = Segment::open(dir, base, cfg, mode, active)?;
+        let (segment, mut truncation) = Segment::open(dir, base, cfg, mode, active)?;
+        // A segment ends where the next begins. One that ends short lost its end (a
+        // log cut to nothing rescans without a cut): what follows the hole must go.
+        if let Some(next) = next_base
+            && truncation.is_none()
+            && segment.next_offset() != next
+        {
+            warn!(dir = %dir.display(), segment = base, ends = segment.next_offset(), next, "segment does not end where the next begins");
+            truncation = Some(Truncation { position: segment.size(), dropped: 0 });
+        }
         segments.insert(base, segment);
         if let Some(t) = truncation {
             truncations.push((base, t));

@@ -238,8 +238,12 @@ impl Segment {
         loop {
             match scan.next_batch() {
                 Ok(Some(b)) => {
-                    if b.position > 0 && (b.header.base_offset() as u64) < self.next_offset {
-                        truncation = Some(self.truncate_at(b.position, "offsets go backwards")?);
+                    // Offsets are dense (appends assign them so, nothing compacts):
+                    // each batch starts where the previous one, or the segment,
+                    // left off. baseOffset is outside the CRC; this is its check.
+                    if b.header.base_offset() as u64 != self.next_offset {
+                        let why = "offsets do not follow on";
+                        truncation = Some(self.truncate_at(b.position, why)?);
                         break;
                     }
                     if b.position == 0 {

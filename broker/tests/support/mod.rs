@@ -35,7 +35,7 @@ impl TestBroker {
         let storage = Storage::open(dir, StorageOptions::default()).expect("open storage");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let broker = Broker::new(Arc::clone(&storage), options, addr);
+        let broker = Broker::new(Arc::clone(&storage), options, addr).expect("open broker");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run(listener, broker, async {
             let _ = rx.await;

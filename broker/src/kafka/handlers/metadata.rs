@@ -27,7 +27,9 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
         .with_port(broker.advertised.port() as i32);
     // Before v4 the request has no flag and the broker's setting decides.
     let may_create = version < 4 || request.allow_auto_topic_creation;
-    let topics = match request.topics {
+    // In v0 an empty list means every topic; later versions send null for that.
+    let asked = request.topics.filter(|t| version > 0 || !t.is_empty());
+    let topics = match asked {
         None => broker.storage.topics().iter().map(|spec| describe(spec, node)).collect(),
         Some(asked) => asked
             .into_iter()

@@ -17,10 +17,20 @@ pub mod api_versions;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 /// An API and the versions Weir serves of it.
 #[derive(Debug, Clone, Copy)]
@@ -47,10 +57,20 @@ pub const APIS: &[Api] = &[
     fetch::API,
     list_offsets::API,
     metadata::API,
+    init_producer_id::API,
     api_versions::API,
     create_topics::API,
     delete_topics::API,
     describe_configs::API,
+    offset_commit::API,
+    offset_fetch::API,
+    find_coordinator::API,
+    join_group::API,
+    heartbeat::API,
+    leave_group::API,
+    sync_group::API,
+    describe_groups::API,
+    list_groups::API,
 ];
 
 /// The served versions of `key`, if it is served at all.
@@ -101,6 +121,36 @@ pub async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: Req
         RequestKind::DeleteTopics(r) => {
             Reply::Message(ResponseKind::DeleteTopics(delete_topics::handle(broker, r)))
         }
+        RequestKind::InitProducerId(r) => {
+            Reply::Message(ResponseKind::InitProducerId(init_producer_id::handle(broker, r).await))
+        }
+        RequestKind::FindCoordinator(r) => Reply::Message(ResponseKind::FindCoordinator(
+            find_coordinator::handle(broker, r, version),
+        )),
+        RequestKind::JoinGroup(r) => Reply::Message(ResponseKind::JoinGroup(
+            join_group::handle(broker, header, r, version).await,
+        )),
+        RequestKind::SyncGroup(r) => {
+            Reply::Message(ResponseKind::SyncGroup(sync_group::handle(broker, r, version).await))
+        }
+        RequestKind::Heartbeat(r) => {
+            Reply::Message(ResponseKind::Heartbeat(heartbeat::handle(broker, r)))
+        }
+        RequestKind::LeaveGroup(r) => {
+            Reply::Message(ResponseKind::LeaveGroup(leave_group::handle(broker, r, version)))
+        }
+        RequestKind::OffsetCommit(r) => Reply::Message(ResponseKind::OffsetCommit(
+            offset_commit::handle(broker, r, version).await,
+        )),
+        RequestKind::OffsetFetch(r) => {
+            Reply::Message(ResponseKind::OffsetFetch(offset_fetch::handle(broker, r, version)))
+        }
+        RequestKind::ListGroups(r) => {
+            Reply::Message(ResponseKind::ListGroups(list_groups::handle(broker, r, version)))
+        }
+        RequestKind::DescribeGroups(r) => {
+            Reply::Message(ResponseKind::DescribeGroups(describe_groups::handle(broker, r)))
+        }
         other => unreachable!("no handler registered for {other:?}"),
     }
 }
@@ -134,7 +184,7 @@ pub fn storage_error(e: &StorageError) -> (ResponseError, String) {
             }
             (code, e.to_string())
         }
-        StorageError::Partition { .. } => {
+        StorageError::Partition { .. } | StorageError::ProducerIds(_) => {
             tracing::error!(error = %e, "topic operation failed");
             (
                 ResponseError::KafkaStorageError,

@@ -1,7 +1,11 @@
 //! Produce (key 0): validate and append each partition's batches, answering with
 //! the base offset. acks=0 gets no response; acks=1 and acks=all are the same on a
 //! single node, and durability is the topic's setting (sync topics fsync before
-//! this returns).
+//! this returns). Idempotent producers' batches are checked by the partition: a
+//! retry of a batch already written is answered with its original base offset, as
+//! Kafka does; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a fenced epoch
+//! INVALID_PRODUCER_EPOCH, and a transactional batch (unsupported)
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
 
 use std::sync::Arc;
 
@@ -9,7 +13,7 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::Api;
 use crate::broker::Broker;
@@ -60,7 +64,11 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
             };
             match result {
                 Ok(info) => {
-                    appended = true;
+                    if info.duplicate {
+                        let (topic, offset) = (&*topic.name.0, info.base_offset);
+                        debug!(topic, partition = data.index, offset, "duplicate acknowledged");
+                    }
+                    appended |= !info.duplicate;
                     answer = answer
                         .with_base_offset(info.base_offset as i64)
                         .with_log_start_offset(info.log_start_offset as i64);
@@ -89,6 +97,11 @@ fn append_error(topic: &str, partition: i32, e: AppendError) -> (ResponseError, 
     let code = match &e {
         AppendError::InvalidBatch { .. } | AppendError::Empty => ResponseError::CorruptMessage,
         AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
+        AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        // What Kafka answers a producer not allowed transactions: clients treat it
+        // as fatal at once rather than retrying.
+        AppendError::Transactional { .. } => ResponseError::TransactionalIdAuthorizationFailed,
         AppendError::Io { .. } | AppendError::Closed => ResponseError::KafkaStorageError,
     };
     warn!(topic, partition, error = %e, "produce refused");

@@ -1,0 +1,89 @@
+//! FindCoordinator (key 10): this broker coordinates every group (and answers for
+//! transactional ids too, which InitProducerId then refuses). v0-3 ask for one key;
+//! v4+ ask for a batch in `coordinator_keys` and get one answer per key.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{ApiKey, BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::Api;
+use crate::broker::Broker;
+
+/// Versions 0 to 4, as Kafka 3.0 serves (v4 batches keys).
+pub const API: Api = Api { key: ApiKey::FindCoordinator, min: 0, max: 4 };
+
+/// Key types a coordinator is found for: 0 = group, 1 = transaction.
+const KNOWN_KEY_TYPES: [i8; 2] = [0, 1];
+
+/// Answers a FindCoordinator request.
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let error =
+        (!KNOWN_KEY_TYPES.contains(&request.key_type)).then_some(ResponseError::InvalidRequest);
+    let host = StrBytes::from_string(broker.advertised.ip().to_string());
+    let port = i32::from(broker.advertised.port());
+    let node = BrokerId(broker.options.node_id);
+    if version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| match error {
+                Some(e) => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(e.code())
+                    .with_error_message(Some(StrBytes::from_static_str("unknown key type"))),
+                None => Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(node)
+                    .with_host(host.clone())
+                    .with_port(port),
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    match error {
+        Some(e) => FindCoordinatorResponse::default()
+            .with_error_code(e.code())
+            .with_node_id(BrokerId(-1))
+            .with_port(-1)
+            .with_error_message(
+                (version >= 1).then(|| StrBytes::from_static_str("unknown key type")),
+            ),
+        None => {
+            FindCoordinatorResponse::default().with_node_id(node).with_host(host).with_port(port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_types_are_invalid_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::storage::Storage::open(dir.path(), Default::default()).unwrap();
+        let addr = "127.0.0.1:9092".parse().unwrap();
+        let broker = Broker::new(storage, Default::default(), addr).unwrap();
+        let single = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+        let answer = handle(&broker, single.clone(), 3);
+        assert_eq!((answer.error_code, answer.node_id.0, answer.port), (0, 0, 9092));
+        assert_eq!(&*answer.host, "127.0.0.1");
+        let answer = handle(&broker, single.with_key_type(2), 3);
+        assert_eq!(answer.error_code, ResponseError::InvalidRequest.code());
+
+        let keys = vec![StrBytes::from_static_str("a"), StrBytes::from_static_str("b")];
+        let batch = FindCoordinatorRequest::default().with_coordinator_keys(keys);
+        let answer = handle(&broker, batch, 4);
+        let found: Vec<_> = answer.coordinators.iter().map(|c| (&*c.key, c.port)).collect();
+        assert_eq!(found, [("a", 9092), ("b", 9092)]);
+    }
+}

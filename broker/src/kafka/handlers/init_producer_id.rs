@@ -1,0 +1,61 @@
+//! InitProducerId (key 22): a producer id for an idempotent producer.
+//!
+//! As Kafka does for a null transactional id, every request gets a new producer id
+//! at epoch 0, whatever producer id and epoch it carries (v3+): Kafka's
+//! TransactionCoordinator "blindly accepts" these, and idempotent clients bump
+//! their epoch themselves or take the new id. Transactions are not supported: a
+//! transactional id is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which
+//! Java and librdkafka producers treat as fatal at once (other codes make
+//! librdkafka retry until `init_transactions` times out); an empty one gets
+//! INVALID_REQUEST, as from Kafka.
+
+use std::sync::Arc;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use tracing::{debug, error, warn};
+
+use super::Api;
+use crate::broker::Broker;
+
+/// Versions 0 to 4, as Kafka 3.0 serves.
+pub const API: Api = Api { key: ApiKey::InitProducerId, min: 0, max: 4 };
+
+/// Answers an InitProducerId request.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    match request.transactional_id {
+        Some(id) if id.0.is_empty() => return refused(ResponseError::InvalidRequest),
+        Some(id) => {
+            warn!(transactional_id = %&*id.0, "InitProducerId refused: transactions are not supported");
+            return refused(ResponseError::TransactionalIdAuthorizationFailed);
+        }
+        None => {}
+    }
+    let storage = Arc::clone(&broker.storage);
+    match tokio::task::spawn_blocking(move || storage.allocate_producer_id()).await {
+        Ok(Ok(id)) => {
+            debug!(producer_id = id, previous = request.producer_id.0, "producer id allocated");
+            InitProducerIdResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(0)
+        }
+        Ok(Err(e)) => {
+            error!(error = %e, "allocating a producer id failed");
+            refused(ResponseError::UnknownServerError)
+        }
+        Err(e) => {
+            error!(error = %e, "allocating a producer id panicked");
+            refused(ResponseError::UnknownServerError)
+        }
+    }
+}
+
+fn refused(code: ResponseError) -> InitProducerIdResponse {
+    InitProducerIdResponse::default()
+        .with_error_code(code.code())
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1)
+}
