@@ -112,25 +112,13 @@ fn pool() -> Result<Vec<Vec<u8>>> {
         .collect()
 }
 
-/// Appends `batches` batches from the pool (prepared beforehand, or copied into a
-/// reused buffer per append); returns the elapsed time and the log bytes written.
-fn append(p: &Partition, pool: &[Vec<u8>], batches: u64, prepared: bool) -> Result<(f64, u64)> {
-    let mut bufs: Vec<Vec<u8>> = if prepared {
-        (0..batches as usize).map(|i| pool[i % POOL].clone()).collect()
-    } else {
-        Vec::new()
-    };
-    let mut reused = Vec::with_capacity(pool[0].len());
+/// Appends `batches` batches from the pool, straight from its buffers (append
+/// leaves them as they are); returns the elapsed time and the log bytes written.
+fn append(p: &Partition, pool: &[Vec<u8>], batches: u64) -> Result<(f64, u64)> {
     let mut bytes = 0;
     let start = Instant::now();
     for i in 0..batches as usize {
-        let buf = if prepared {
-            &mut bufs[i]
-        } else {
-            reused.clear();
-            reused.extend_from_slice(&pool[i % POOL]);
-            &mut reused
-        };
+        let buf = &pool[i % pool.len()];
         p.append(buf)?;
         bytes += buf.len() as u64;
     }
@@ -212,11 +200,6 @@ fn main() -> Result<()> {
     let pool = pool()?;
     let batches = args.records.div_ceil(RECORDS_PER_BATCH);
     let records = batches * RECORDS_PER_BATCH;
-    let log_estimate = batches * pool[0].len() as u64;
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let available_kib = meminfo.lines().find_map(|l| l.strip_prefix("MemAvailable:"));
-    let available_kib = available_kib.and_then(|v| v.trim().trim_end_matches(" kB").parse().ok());
-    let prepared = log_estimate < available_kib.unwrap_or(0u64) * 1024 / 3;
     let mut table = Vec::new();
 
     // (a) Interval durability with the flusher running: the production default.
@@ -225,7 +208,7 @@ fn main() -> Result<()> {
     let p = Arc::new(Partition::open(root.join("interval-0"), cfg)?);
     let flusher = Flusher::start(flusher::DEFAULT_TICK);
     flusher.register(&p);
-    let (secs, log_bytes) = append(&p, &pool, batches, prepared)?;
+    let (secs, log_bytes) = append(&p, &pool, batches)?;
     let background_fsyncs = p.fsyncs();
     let flush_start = Instant::now();
     p.flush()?;
@@ -244,7 +227,7 @@ fn main() -> Result<()> {
     let sync_batches = args.sync_records.div_ceil(RECORDS_PER_BATCH);
     let sync_records = sync_batches * RECORDS_PER_BATCH;
     let s = Partition::open(root.join("sync-0"), sync_cfg.clone())?;
-    let (secs, bytes) = append(&s, &pool, sync_batches, true)?;
+    let (secs, bytes) = append(&s, &pool, sync_batches)?;
     let note = format!("{} fsyncs / {sync_batches} appends", s.fsyncs());
     table.push(line("append sync, 1 writer", sync_records, bytes, secs, &note));
     s.close()?;
@@ -257,14 +240,15 @@ fn main() -> Result<()> {
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let (g, pool, barrier) = (&g, &pool[w * POOL / WRITERS..], &barrier);
-                let mut bufs: Vec<Vec<u8>> =
-                    (0..per_writer as usize).map(|i| pool[i % pool.len()].clone()).collect();
                 scope.spawn(move || -> Result<u64> {
                     barrier.wait();
-                    for buf in &mut bufs {
+                    let mut bytes = 0;
+                    for i in 0..per_writer as usize {
+                        let buf = &pool[i % pool.len()];
                         g.append(buf)?;
+                        bytes += buf.len() as u64;
                     }
-                    Ok(bufs.iter().map(|b| b.len() as u64).sum())
+                    Ok(bytes)
                 })
             })
             .collect();
@@ -308,11 +292,7 @@ fn main() -> Result<()> {
     println!(
         "records: {VALUE_LEN} B value, no key; {RECORDS_PER_BATCH} per batch = {batch_len} B on disk"
     );
-    if prepared {
-        println!("append buffers: copied from the pool before timing (not timed)");
-    } else {
-        println!("append buffers: each append copies 100 KB into a reused buffer (timed)");
-    }
+    println!("append buffers: the pool's, as received (append neither copies nor changes them)");
     println!("MB/s = 10^6 B of record payload/s; log MB/s = 10^6 B/s written to the .log files");
     println!("(% of dd compares log MB/s; the flusher fsyncs every 1 s)\n");
     for l in &table {

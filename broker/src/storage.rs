@@ -300,7 +300,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
         storage.create_topic(spec("orders", 3)).unwrap();
-        storage.partition("orders", 2).unwrap().append(&mut one_record()).unwrap();
+        storage.partition("orders", 2).unwrap().append(&one_record()).unwrap();
         assert!(storage.partition("orders", 3).is_none());
         assert!(partition_dir(dir.path(), "orders", 0).is_dir());
         storage.close().unwrap();

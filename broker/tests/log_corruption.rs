@@ -12,7 +12,7 @@ use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use common::{StoredBatch, batch_at, make_batch, scan_log, timestamp_of};
+use common::{StoredBatch, as_stored, batch_at, make_batch, scan_log, timestamp_of};
 use tempfile::TempDir;
 use weir_broker::log::batch::{self, BatchError};
 use weir_broker::log::recovery::{self, CLEAN_SHUTDOWN, RECOVERY_POINT};
@@ -86,9 +86,10 @@ fn build(sealed: usize, active_batches: usize) -> Built {
             break;
         }
         let next = p.high_watermark();
-        let mut bytes = make_batch(next, 1 + i % 5, 20 + (i * 53) % 180);
+        let request = make_batch(next, 1 + i % 5, 20 + (i * 53) % 180);
         let before = p.segment_count();
-        let info = p.append(&mut bytes).expect("append");
+        let info = p.append(&request).expect("append");
+        let bytes = as_stored(&request, info.base_offset);
         assert_eq!(info.base_offset, next);
         if segments.is_empty() || p.segment_count() > before {
             segments.push((next, Vec::new()));
@@ -151,8 +152,9 @@ fn assert_timestamps_answer(p: &Partition, expected: &[StoredBatch]) {
 /// and checks that the log still holds `kept` followed by it.
 fn assert_appends_continue(dir: &Path, p: Partition, kept: &[StoredBatch]) {
     let next = kept.last().map_or(0, |b| b.last + 1);
-    let mut bytes = make_batch(next, 3, 64);
-    let info = p.append(&mut bytes).expect("append after recovery");
+    let request = make_batch(next, 3, 64);
+    let info = p.append(&request).expect("append after recovery");
+    let bytes = as_stored(&request, info.base_offset);
     assert_eq!((info.base_offset, info.last_offset), (next, next + 2), "offsets after recovery");
     let appended = StoredBatch { base: next, last: next + 2, bytes };
     assert!(batch_at(&p, next + 1) == appended, "the new batch reads back");
@@ -536,7 +538,7 @@ fn recovery_point_is_reset_when_recovery_empties_the_log() {
     // ends at offset 1, below the stale point, and is never fsynced before a crash.
     for _ in 0..3 {
         let next = p.high_watermark();
-        p.append(&mut make_batch(next, 1, 3_000)).expect("append");
+        p.append(&make_batch(next, 1, 3_000)).expect("append");
     }
     assert!(p.segment_count() >= 3);
     drop(p);

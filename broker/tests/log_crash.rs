@@ -44,7 +44,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{StoredBatch, scan_log};
+use common::{StoredBatch, as_stored, scan_log};
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::log::{Durability, Flusher, LogConfig, Partition};
 
@@ -145,13 +145,13 @@ fn child_appender() {
     writeln!(out, "ready {}", p.high_watermark()).expect("child: stdout");
     out.flush().expect("child: stdout");
     for _ in 0..MAX_CHILD_APPENDS {
-        let mut request = random_request(&mut rng);
+        let request = random_request(&mut rng);
         if request.len() >= BIG_BATCH / 2 {
             writeln!(out, "writing {}", request.len()).expect("child: stdout");
             out.flush().expect("child: stdout");
         }
-        let info = p.append(&mut request).expect("child: append");
-        let crc = crc32c::crc32c(&request);
+        let info = p.append(&request).expect("child: append");
+        let crc = crc32c::crc32c(&as_stored(&request, info.base_offset));
         writeln!(
             out,
             "acked {} {} {} {crc:08x}",

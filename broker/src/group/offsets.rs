@@ -188,9 +188,9 @@ impl OffsetStore {
         builder: BatchBuilder,
         apply: impl FnOnce(&mut HashMap<String, BTreeMap<TopicPartition, OffsetAndMetadata>>),
     ) -> Result<(), GroupError> {
-        let mut bytes = builder.build().map_err(GroupError::Encode)?.to_vec();
+        let bytes = builder.build().map_err(GroupError::Encode)?;
         let mut committed = self.committed.lock();
-        self.partition.append(&mut bytes)?;
+        self.partition.append(&bytes)?;
         apply(&mut committed);
         Ok(())
     }

@@ -96,6 +96,13 @@ impl<'a> BatchHeader<&'a [u8]> {
     }
 }
 
+impl BatchHeader<[u8; HEADER_LEN]> {
+    /// Sets the base offset of this copy, as the batch will be stored.
+    pub fn set_base_offset(&mut self, base_offset: i64) {
+        set_base_offset(&mut self.bytes, base_offset);
+    }
+}
+
 impl<B: AsRef<[u8]>> BatchHeader<B> {
     fn b(&self) -> &[u8] {
         self.bytes.as_ref()

@@ -121,8 +121,8 @@ mod tests {
         flusher.register(&partition);
         let mut b = BatchBuilder::new(0, Compression::None);
         b.push(1, None, Some(b"v"), &[]);
-        let mut batch = b.build().unwrap().to_vec();
-        partition.append(&mut batch).unwrap();
+        let batch = b.build().unwrap().to_vec();
+        partition.append(&batch).unwrap();
         let mut waited = 0;
         while read_recovery_point(dir.path()) != 1 && waited < 400 {
             std::thread::sleep(Duration::from_millis(5));

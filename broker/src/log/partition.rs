@@ -2,7 +2,8 @@
 //! segments, with offsets, timestamps, retention and a durability policy.
 //!
 //! Appends validate batches (CRC included) before taking the lock, then assign
-//! offsets in place and write under a write lock. Reads take a read lock only to
+//! offsets and write under a write lock; the offset is written in place of the
+//! batch's first 8 bytes, so the caller's buffer is neither copied nor changed. Reads take a read lock only to
 //! find a file and a start position, then scan without it. fsyncs happen outside
 //! the state lock, serialized by a flush lock that gives group commit for free: an
 //! append waiting for a flush finds that someone else's fsync already covered it.
@@ -308,11 +309,11 @@ impl Partition {
     }
 
     /// Appends the batches in `records` (one or more RecordBatch v2, back to back,
-    /// as a Produce request carries them), assigning offsets in place. Batches of
+    /// as a Produce request carries them), assigning their offsets. Batches of
     /// idempotent producers are checked in order first; a retry of one already
     /// written is skipped. Under sync durability it returns only once an fsync
     /// covers them.
-    pub fn append(&self, records: &mut [u8]) -> Result<AppendInfo, AppendError> {
+    pub fn append(&self, records: &[u8]) -> Result<AppendInfo, AppendError> {
         let mut spans = Vec::new();
         let mut at = 0;
         for (index, found) in batch::split(records).enumerate() {
@@ -369,9 +370,8 @@ impl Partition {
             let (base, last) = match span.duplicate {
                 Some(original) => (original.base_offset, original.last_offset),
                 None => {
-                    let bytes = &mut records[span.at..span.at + span.len];
+                    let bytes = &records[span.at..span.at + span.len];
                     let base = state.next_offset;
-                    batch::set_base_offset(bytes, base as i64);
                     let cfg = state.config.clone();
                     let active = state.active();
                     if !active.fits(span.len, base + span.delta, &cfg)
@@ -379,7 +379,7 @@ impl Partition {
                     {
                         self.roll(&mut state).map_err(io_err)?;
                     }
-                    state.active().append(bytes).map_err(io_err)?;
+                    state.active().append(bytes, base).map_err(io_err)?;
                     state.next_offset = base + span.delta + 1;
                     if let Some(producer) = &span.producer {
                         state.producers.record(producer, base, base + span.delta);

@@ -23,6 +23,46 @@ use super::scan::{ScanError, ScannedBatch, Scanner};
 /// `segment.index.bytes` default); a full index rolls the segment.
 const MAX_INDEX_ENTRIES: u64 = 10 * 1024 * 1024 / 12;
 
+/// Writes `batch` at `position` with its first 8 bytes replaced by `base_offset`,
+/// in one `pwritev(2)` when the kernel takes it all.
+fn write_batch_at(file: &File, base_offset: u64, batch: &[u8], position: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let head = (base_offset as i64).to_be_bytes();
+    let mut parts: [&[u8]; 2] = [&head, batch.get(8..).unwrap_or_default()];
+    let mut at = position;
+    while !parts[0].is_empty() || !parts[1].is_empty() {
+        let iov = [std::io::IoSlice::new(parts[0]), std::io::IoSlice::new(parts[1])];
+        // SAFETY: IoSlice is ABI-compatible with iovec on Unix; both slices and
+        // the descriptor outlive the call.
+        let n = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                iov.as_ptr().cast::<libc::iovec>(),
+                2,
+                at as libc::off_t,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let mut written = n as usize;
+        at += written as u64;
+        for part in parts.iter_mut() {
+            let step = written.min(part.len());
+            *part = &part[step..];
+            written -= step;
+        }
+    }
+    Ok(())
+}
+
 /// The path of a segment's file with extension `ext`.
 pub fn segment_path(dir: &Path, base_offset: u64, ext: &str) -> PathBuf {
     dir.join(format!("{base_offset:020}.{ext}"))
@@ -322,20 +362,23 @@ impl Segment {
         }
     }
 
-    /// Writes one batch whose offsets are already assigned. On failure the log is
-    /// cut back to its previous size and nothing changes.
-    pub fn append(&mut self, batch: &[u8]) -> io::Result<()> {
-        let header = BatchHeader::parse(batch)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        if let Err(e) = self.log.write_all_at(batch, self.size) {
+    /// Writes one batch as `base_offset`: the offset goes into the file in place of
+    /// the batch's own first 8 bytes (outside the CRC), so the caller's bytes are
+    /// neither copied nor changed. On failure the log is cut back to its previous
+    /// size and nothing changes.
+    pub fn append(&mut self, batch: &[u8], base_offset: u64) -> io::Result<()> {
+        let mut header = BatchHeader::parse(batch)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+            .to_owned();
+        header.set_base_offset(base_offset as i64);
+        if let Err(e) = write_batch_at(&self.log, base_offset, batch, self.size) {
             let _ = self.log.set_len(self.size);
             return Err(e);
         }
         if self.size == 0 {
             self.first_timestamp = header.max_timestamp();
         }
-        let scanned = ScannedBatch { position: self.size, header: header.to_owned() };
-        self.index_batch(&scanned);
+        self.index_batch(&ScannedBatch { position: self.size, header });
         self.size += batch.len() as u64;
         Ok(())
     }
@@ -439,31 +482,29 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch;
     use crate::log::record::{BatchBuilder, Compression};
 
     fn cfg() -> LogConfig {
         LogConfig { segment_bytes: 4096, index_interval_bytes: 200, ..LogConfig::default() }
     }
 
-    /// A batch at `base` of `n` 20-byte values with timestamps from `ts`.
-    fn batch_at(base: u64, n: usize, ts: i64) -> Vec<u8> {
+    /// A batch of `n` 20-byte values with timestamps from `ts`, base offset 0:
+    /// `append` writes the real one.
+    fn batch(n: usize, ts: i64) -> Vec<u8> {
         let mut b = BatchBuilder::new(0, Compression::None);
         for i in 0..n {
             b.push(ts + i as i64, None, Some(&[b'v'; 20]), &[]);
         }
-        let mut bytes = b.build().unwrap().to_vec();
-        batch::set_base_offset(&mut bytes, base as i64);
-        bytes
+        b.build().unwrap().to_vec()
     }
 
     fn fill(segment: &mut Segment, batches: usize) -> Vec<(u64, u64)> {
         let mut spans = Vec::new();
         for i in 0..batches {
             let base = segment.next_offset();
-            let bytes = batch_at(base, 3, 1_000 + 10 * i as i64);
+            let bytes = batch(3, 1_000 + 10 * i as i64);
             let position = segment.size();
-            segment.append(&bytes).unwrap();
+            segment.append(&bytes, base).unwrap();
             spans.push((base, position));
         }
         spans

@@ -28,7 +28,8 @@ pub fn timestamp_of(offset: u64) -> i64 {
 
 /// A batch of `count` records meant for offsets `first..first + count`: key
 /// `k{offset}`, a value of `value_len` bytes derived from the offset, timestamps from
-/// [`timestamp_of`]. Its baseOffset is left at 0 for the log to assign.
+/// [`timestamp_of`]. Its baseOffset is left at 0 for the log to assign; see
+/// [`as_stored`] for the bytes the log then holds.
 pub fn make_batch(first: u64, count: usize, value_len: usize) -> Vec<u8> {
     let mut b = BatchBuilder::new(0, Compression::None);
     for i in 0..count as u64 {
@@ -37,6 +38,22 @@ pub fn make_batch(first: u64, count: usize, value_len: usize) -> Vec<u8> {
         b.push(timestamp_of(offset), Some(format!("k{offset}").as_bytes()), Some(&value), &[]);
     }
     b.build().expect("a test batch encodes").to_vec()
+}
+
+/// The bytes of `request` (batches back to back) as the log stores them once it
+/// assigned them offsets from `base`: each batch's baseOffset set in turn.
+pub fn as_stored(request: &[u8], base: u64) -> Vec<u8> {
+    let mut stored = request.to_vec();
+    let mut at = 0;
+    let mut next = base;
+    while at < stored.len() {
+        let header = batch::BatchHeader::parse(&stored[at..]).expect("a test batch");
+        let (len, span) = (header.total_len(), header.last_offset_delta() as u64 + 1);
+        batch::set_base_offset(&mut stored[at..at + len], next as i64);
+        at += len;
+        next += span;
+    }
+    stored
 }
 
 /// Checks one batch read back from the log: shape and CRC-32C, and records whose

@@ -97,8 +97,8 @@ fn replay_skips_records_it_cannot_read() {
     junk.push(1, Some(b"junk"), Some(b"junk"), &[]).push(2, None, Some(b"no key"), &[]);
     let key = encode_key("g", &tp("t", 1)).unwrap();
     junk.push(3, Some(&key), Some(b"bad value"), &[]);
-    let mut bytes = junk.build().unwrap().to_vec();
-    storage.partition(OFFSETS_TOPIC, 0).unwrap().append(&mut bytes).unwrap();
+    let bytes = junk.build().unwrap().to_vec();
+    storage.partition(OFFSETS_TOPIC, 0).unwrap().append(&bytes).unwrap();
     store.commit("g", &[(tp("t", 0), at(2, ""))]).unwrap();
 
     let reopened = OffsetStore::open(&storage).unwrap();

@@ -37,10 +37,8 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
                 .and_then(|p| broker.storage.partition(&topic.name.0, p));
             let result = match (acks, partition, data.records) {
                 (-1..=1, Some(partition), Some(records)) => {
-                    // Offsets are assigned in place, so the batches need a buffer of
-                    // their own.
-                    let mut bytes = records.to_vec();
-                    tokio::task::spawn_blocking(move || partition.append(&mut bytes))
+                    // The request's bytes go to the segment file as they are.
+                    tokio::task::spawn_blocking(move || partition.append(&records))
                         .await
                         .unwrap_or_else(|e| {
                             Err(AppendError::Io {

@@ -49,12 +49,12 @@ fn small_segments() -> LogConfig {
 fn a_retried_batch_is_acknowledged_with_its_original_offsets_and_not_written_twice() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
-    p.append(&mut plain(2)).unwrap();
-    let first = p.append(&mut idem(0, 0, 3)).unwrap();
+    p.append(&plain(2)).unwrap();
+    let first = p.append(&idem(0, 0, 3)).unwrap();
     assert_eq!((first.base_offset, first.last_offset, first.duplicate), (2, 4, false));
-    p.append(&mut plain(1)).unwrap();
+    p.append(&plain(1)).unwrap();
 
-    let retry = p.append(&mut idem(0, 0, 3)).unwrap();
+    let retry = p.append(&idem(0, 0, 3)).unwrap();
     assert_eq!((retry.base_offset, retry.last_offset, retry.duplicate), (2, 4, true));
     assert_eq!(p.high_watermark(), 6, "nothing written");
 
@@ -62,7 +62,7 @@ fn a_retried_batch_is_acknowledged_with_its_original_offsets_and_not_written_twi
     // and the answer starts at the original.
     let mut both = idem(0, 0, 3);
     both.extend(idem(0, 3, 2));
-    let info = p.append(&mut both).unwrap();
+    let info = p.append(&both).unwrap();
     assert_eq!((info.base_offset, info.last_offset, info.duplicate), (2, 7, false));
     assert_eq!(p.high_watermark(), 8);
     assert_eq!(all_values(&p), ["plain", "plain", "0", "1", "2", "plain", "3", "4"]);
@@ -73,8 +73,8 @@ fn a_retried_batch_is_acknowledged_with_its_original_offsets_and_not_written_twi
 fn out_of_order_and_stale_epochs_are_refused_and_leave_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
-    p.append(&mut idem(1, 0, 2)).unwrap();
-    match p.append(&mut idem(1, 5, 1)) {
+    p.append(&idem(1, 0, 2)).unwrap();
+    match p.append(&idem(1, 5, 1)) {
         Err(AppendError::OutOfOrderSequence {
             index: 0,
             producer_id: PID,
@@ -88,19 +88,19 @@ fn out_of_order_and_stale_epochs_are_refused_and_leave_nothing_behind() {
     let mut request = idem(1, 2, 1);
     request.extend(idem(1, 9, 1));
     assert!(matches!(
-        p.append(&mut request),
+        p.append(&request),
         Err(AppendError::OutOfOrderSequence { index: 1, expected: 3, .. })
     ));
     assert_eq!(p.high_watermark(), 2);
-    assert_eq!(p.append(&mut idem(1, 2, 1)).unwrap().base_offset, 2, "the state did not move");
+    assert_eq!(p.append(&idem(1, 2, 1)).unwrap().base_offset, 2, "the state did not move");
 
     assert!(matches!(
-        p.append(&mut idem(2, 3, 1)),
+        p.append(&idem(2, 3, 1)),
         Err(AppendError::OutOfOrderSequence { expected: 0, .. })
     ));
-    assert_eq!(p.append(&mut idem(2, 0, 1)).unwrap().base_offset, 3, "a new epoch at 0");
+    assert_eq!(p.append(&idem(2, 0, 1)).unwrap().base_offset, 3, "a new epoch at 0");
     assert!(matches!(
-        p.append(&mut idem(1, 3, 1)),
+        p.append(&idem(1, 3, 1)),
         Err(AppendError::InvalidProducerEpoch { epoch: 1, current: 2, .. })
     ));
     assert_eq!(p.high_watermark(), 4);
@@ -115,7 +115,7 @@ fn transactional_batches_are_refused() {
     batch::write_crc(&mut txn);
     let mut request = plain(1);
     request.extend(txn);
-    assert!(matches!(p.append(&mut request), Err(AppendError::Transactional { index: 1 })));
+    assert!(matches!(p.append(&request), Err(AppendError::Transactional { index: 1 })));
     assert_eq!(p.high_watermark(), 0);
 }
 
@@ -124,7 +124,7 @@ fn the_state_survives_a_clean_close_through_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
     for seq in 0..3 {
-        p.append(&mut idem(0, seq * 2, 2)).unwrap();
+        p.append(&idem(0, seq * 2, 2)).unwrap();
     }
     let state = p.producer_state(PID).unwrap();
     p.close().unwrap();
@@ -140,9 +140,9 @@ fn the_state_survives_a_clean_close_through_the_snapshot() {
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
     assert!(p.producer_state(7).is_some(), "state came from the snapshot");
     assert_eq!(p.producer_state(PID), Some(state));
-    let retry = p.append(&mut idem(0, 2, 2)).unwrap();
+    let retry = p.append(&idem(0, 2, 2)).unwrap();
     assert_eq!((retry.base_offset, retry.duplicate), (2, true));
-    assert_eq!(p.append(&mut idem(0, 6, 1)).unwrap().base_offset, 6);
+    assert_eq!(p.append(&idem(0, 6, 1)).unwrap().base_offset, 6);
 }
 
 #[test]
@@ -151,8 +151,8 @@ fn the_state_survives_a_crash_through_the_batch_headers() {
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     let mut seq = 0;
     for _ in 0..20 {
-        p.append(&mut idem(0, seq, 3)).unwrap();
-        p.append(&mut plain(1)).unwrap();
+        p.append(&idem(0, seq, 3)).unwrap();
+        p.append(&plain(1)).unwrap();
         seq += 3;
     }
     let state = p.producer_state(PID).unwrap();
@@ -160,13 +160,10 @@ fn the_state_survives_a_crash_through_the_batch_headers() {
     drop(p); // no close: no snapshot at the end, headers are rescanned
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     assert_eq!(p.producer_state(PID), Some(state));
-    let retry = p.append(&mut idem(0, seq - 3, 3)).unwrap();
+    let retry = p.append(&idem(0, seq - 3, 3)).unwrap();
     assert_eq!((retry.base_offset, retry.duplicate), (76, true));
-    assert!(matches!(
-        p.append(&mut idem(0, seq + 1, 1)),
-        Err(AppendError::OutOfOrderSequence { .. })
-    ));
-    assert_eq!(p.append(&mut idem(0, seq, 1)).unwrap().base_offset, 80);
+    assert!(matches!(p.append(&idem(0, seq + 1, 1)), Err(AppendError::OutOfOrderSequence { .. })));
+    assert_eq!(p.append(&idem(0, seq, 1)).unwrap().base_offset, 80);
 }
 
 #[test]
@@ -174,7 +171,7 @@ fn after_a_crash_the_snapshot_of_a_roll_is_completed_from_the_headers_after_it()
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     for seq in 0..20 {
-        p.append(&mut idem(0, seq, 1)).unwrap();
+        p.append(&idem(0, seq, 1)).unwrap();
     }
     assert!(p.segment_count() > 1);
     p.checkpoint().unwrap(); // what the flusher does after a roll
@@ -185,16 +182,16 @@ fn after_a_crash_the_snapshot_of_a_roll_is_completed_from_the_headers_after_it()
     saved.record(&ProducerBatch { producer_id: 7, epoch: 0, first_seq: 0, last_seq: 0 }, 19, 19);
     snapshot::write(dir.path(), offset, &saved).unwrap();
     for seq in 20..25 {
-        p.append(&mut idem(0, seq, 1)).unwrap();
+        p.append(&idem(0, seq, 1)).unwrap();
     }
     let state = p.producer_state(PID).unwrap();
     drop(p);
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     assert_eq!(p.producer_state(PID), Some(state));
     assert!(p.producer_state(7).is_some(), "the snapshot was read");
-    let retry = p.append(&mut idem(0, 20, 1)).unwrap();
+    let retry = p.append(&idem(0, 20, 1)).unwrap();
     assert_eq!((retry.base_offset, retry.duplicate), (20, true));
-    assert_eq!(p.append(&mut idem(0, 25, 1)).unwrap().base_offset, 25);
+    assert_eq!(p.append(&idem(0, 25, 1)).unwrap().base_offset, 25);
 }
 
 #[test]
@@ -202,7 +199,7 @@ fn a_truncation_forgets_the_batches_it_cut_even_those_a_snapshot_knew() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
     for seq in 0..4 {
-        p.append(&mut idem(0, seq, 1)).unwrap();
+        p.append(&idem(0, seq, 1)).unwrap();
     }
     p.close().unwrap();
     drop(p);
@@ -218,9 +215,9 @@ fn a_truncation_forgets_the_batches_it_cut_even_those_a_snapshot_knew() {
     assert!(!p.truncations().is_empty());
     let left = fs::read(dir.path().join(snapshot::FILE)).ok().and_then(|b| snapshot::decode(&b));
     assert!(left.is_none_or(|(o, _)| o <= 3), "the snapshot past the end is gone");
-    let retry = p.append(&mut idem(0, 3, 1)).unwrap();
+    let retry = p.append(&idem(0, 3, 1)).unwrap();
     assert_eq!((retry.base_offset, retry.duplicate), (3, false), "the cut batch is written again");
-    let again = p.append(&mut idem(0, 2, 1)).unwrap();
+    let again = p.append(&idem(0, 2, 1)).unwrap();
     assert_eq!((again.base_offset, again.duplicate), (2, true));
 }
 
@@ -229,13 +226,13 @@ fn retention_forgets_producers_whose_batches_it_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig { retention_bytes: Some(1_500), retention_age: None, ..small_segments() };
     let p = Partition::open(dir.path(), cfg).unwrap();
-    p.append(&mut idem(0, 0, 1)).unwrap();
+    p.append(&idem(0, 0, 1)).unwrap();
     for _ in 0..40 {
-        p.append(&mut plain(2)).unwrap();
+        p.append(&plain(2)).unwrap();
     }
     assert!(!p.enforce_retention(0).unwrap().is_empty());
     assert!(p.log_start_offset() > 0);
     assert_eq!(p.producer_state(PID), None);
     // Unknown again: any sequence is accepted, as in Kafka.
-    assert!(!p.append(&mut idem(0, 7, 1)).unwrap().duplicate);
+    assert!(!p.append(&idem(0, 7, 1)).unwrap().duplicate);
 }

@@ -31,8 +31,8 @@ fn appends_get_dense_offsets_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
     assert_eq!((p.log_start_offset(), p.high_watermark()), (0, 0));
-    let a = p.append(&mut batch("a", 3, 100)).unwrap();
-    let b = p.append(&mut batch("b", 2, 200)).unwrap();
+    let a = p.append(&batch("a", 3, 100)).unwrap();
+    let b = p.append(&batch("b", 2, 200)).unwrap();
     assert_eq!((a.base_offset, a.last_offset), (0, 2));
     assert_eq!((b.base_offset, b.last_offset), (3, 4));
     assert_eq!(p.high_watermark(), 5);
@@ -61,19 +61,19 @@ fn a_request_with_several_batches_is_validated_before_anything_is_written() {
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
     let mut two = batch("x", 2, 1);
     two.extend(batch("y", 3, 1));
-    assert_eq!(p.append(&mut two).unwrap().last_offset, 4);
+    assert_eq!(p.append(&two).unwrap().last_offset, 4);
 
     let mut bad = batch("ok", 1, 1);
     let mut corrupt = batch("bad", 1, 1);
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
     bad.extend(corrupt);
-    match p.append(&mut bad) {
+    match p.append(&bad) {
         Err(AppendError::InvalidBatch { index: 1, source: BatchError::CrcMismatch { .. } }) => {}
         other => panic!("expected a CRC error on batch 1, got {other:?}"),
     }
-    assert!(matches!(p.append(&mut []), Err(AppendError::Empty)));
-    assert!(matches!(p.append(&mut [0u8; 20]), Err(AppendError::InvalidBatch { index: 0, .. })));
+    assert!(matches!(p.append(&[]), Err(AppendError::Empty)));
+    assert!(matches!(p.append(&[0u8; 20]), Err(AppendError::InvalidBatch { index: 0, .. })));
     assert_eq!(p.high_watermark(), 5, "nothing of a refused request is written");
 }
 
@@ -82,10 +82,10 @@ fn batches_over_max_message_bytes_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig { max_message_bytes: 200, ..LogConfig::default() };
     let p = Partition::open(dir.path(), cfg).unwrap();
-    let mut big = batch("big", 20, 1);
+    let big = batch("big", 20, 1);
     let size = big.len();
     assert!(
-        matches!(p.append(&mut big), Err(AppendError::TooLarge { size: s, max: 200 }) if s == size)
+        matches!(p.append(&big), Err(AppendError::TooLarge { size: s, max: 200 }) if s == size)
     );
     assert_eq!(p.high_watermark(), 0);
 }
@@ -95,7 +95,7 @@ fn segments_roll_by_size_with_kafka_file_names() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     for i in 0..40 {
-        p.append(&mut batch(&format!("k{i}"), 2, i)).unwrap();
+        p.append(&batch(&format!("k{i}"), 2, i)).unwrap();
     }
     assert!(p.segment_count() > 3, "{} segments", p.segment_count());
     assert!(segment_path(dir.path(), 0, "log").exists());
@@ -119,10 +119,10 @@ fn segments_roll_by_age_of_record_timestamps() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = LogConfig { segment_age: Duration::from_secs(60), ..LogConfig::default() };
     let p = Partition::open(dir.path(), cfg).unwrap();
-    p.append(&mut batch("a", 1, 1_000_000)).unwrap();
-    p.append(&mut batch("b", 1, 1_030_000)).unwrap();
+    p.append(&batch("a", 1, 1_000_000)).unwrap();
+    p.append(&batch("b", 1, 1_030_000)).unwrap();
     assert_eq!(p.segment_count(), 1);
-    p.append(&mut batch("c", 1, 1_060_000)).unwrap();
+    p.append(&batch("c", 1, 1_060_000)).unwrap();
     assert_eq!(p.segment_count(), 2);
     assert!(segment_path(dir.path(), 2, "log").exists());
 }
@@ -132,11 +132,11 @@ fn clean_close_and_reopen_keeps_everything_and_continues() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     for i in 0..30 {
-        p.append(&mut batch("r", 3, i * 10)).unwrap();
+        p.append(&batch("r", 3, i * 10)).unwrap();
     }
     let segments = p.segment_count();
     p.close().unwrap();
-    assert!(matches!(p.append(&mut batch("late", 1, 0)), Err(AppendError::Closed)));
+    assert!(matches!(p.append(&batch("late", 1, 0)), Err(AppendError::Closed)));
     assert!(dir.path().join(recovery::CLEAN_SHUTDOWN).exists());
     drop(p);
 
@@ -145,7 +145,7 @@ fn clean_close_and_reopen_keeps_everything_and_continues() {
     assert!(p.truncations().is_empty());
     assert_eq!(p.high_watermark(), 90);
     assert_eq!(p.segment_count(), segments);
-    assert_eq!(p.append(&mut batch("more", 1, 0)).unwrap().base_offset, 90);
+    assert_eq!(p.append(&batch("more", 1, 0)).unwrap().base_offset, 90);
     assert_eq!(values(&p.read(45, 1 << 20).unwrap().slice.unwrap())[0].0, 45);
 }
 
@@ -154,12 +154,12 @@ fn reopening_without_close_recovers_what_was_written() {
     let dir = tempfile::tempdir().unwrap();
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     for i in 0..25 {
-        p.append(&mut batch("r", 2, i)).unwrap();
+        p.append(&batch("r", 2, i)).unwrap();
     }
     drop(p); // no close: the next open rescans
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     assert_eq!(p.high_watermark(), 50);
-    assert_eq!(p.append(&mut batch("next", 1, 0)).unwrap().base_offset, 50);
+    assert_eq!(p.append(&batch("next", 1, 0)).unwrap().base_offset, 50);
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     // Offsets 0..60, timestamps 1000 + 10 * offset.
     for i in 0..20 {
-        p.append(&mut batch("t", 3, 1_000 + 30 * i)).unwrap();
+        p.append(&batch("t", 3, 1_000 + 30 * i)).unwrap();
     }
     // Records inside a batch are one ms apart: offset 3k+j has timestamp 1000+30k+j.
     assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((0, 1_000)));
@@ -191,7 +191,7 @@ fn sync_durability_shares_one_fsync_between_waiting_appends() {
     let writers: Vec<_> = (0..4)
         .map(|i| {
             let p = Arc::clone(&p);
-            std::thread::spawn(move || p.append(&mut batch(&format!("w{i}"), 1, 1)).unwrap())
+            std::thread::spawn(move || p.append(&batch(&format!("w{i}"), 1, 1)).unwrap())
         })
         .collect();
     for _ in 0..2_000 {
@@ -215,7 +215,7 @@ fn retention_by_bytes_and_by_age_deletes_whole_oldest_segments() {
     let cfg = LogConfig { retention_bytes: Some(2_000), retention_age: None, ..small_segments() };
     let p = Partition::open(dir.path(), cfg).unwrap();
     for i in 0..40 {
-        p.append(&mut batch("r", 2, 1_000 + i)).unwrap();
+        p.append(&batch("r", 2, 1_000 + i)).unwrap();
     }
     let before = p.size_bytes();
     let deleted = p.enforce_retention(0).unwrap();
@@ -233,5 +233,5 @@ fn retention_by_bytes_and_by_age_deletes_whole_oldest_segments() {
     assert_eq!(p.segment_count(), 1);
     assert_eq!(p.log_start_offset(), 80);
     assert_eq!(p.size_bytes(), 0);
-    assert_eq!(p.append(&mut batch("new", 1, 0)).unwrap().base_offset, 80);
+    assert_eq!(p.append(&batch("new", 1, 0)).unwrap().base_offset, 80);
 }
