@@ -206,6 +206,12 @@ async fn produce_errors_get_kafka_codes() {
         c.call(ApiKey::Produce, 9, &produce_request("small", 0, batch(&["a"], 1), 2)).await;
     assert_eq!(r.responses[0].partition_responses[0].error_code, 21, "INVALID_REQUIRED_ACKS");
 
+    // The offsets topic is the coordinator's alone.
+    assert_eq!(produce(&mut c, "__consumer_offsets", 0, batch(&["x"], 1)).await.0, 17);
+    let request = DeleteTopicsRequest::default().with_topic_names(vec![name("__consumer_offsets")]);
+    let r: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &request).await;
+    assert_eq!(r.responses[0].error_code, 42, "INVALID_REQUEST");
+
     // acks=0: no response, but the records are written; the next answer on the
     // connection belongs to the next request.
     c.send(ApiKey::Produce, 9, &produce_request("small", 0, batch(&["quiet"], 1), 0)).await;

@@ -66,6 +66,25 @@ pub enum RequestError {
     Write(#[from] std::io::Error),
 }
 
+impl RequestError {
+    /// True when the client hung up (reset, broken pipe, closed mid-frame): its own
+    /// doing, not worth a warning.
+    pub fn is_disconnect(&self) -> bool {
+        let io = match self {
+            RequestError::Write(e) | RequestError::Frame(FrameError::Io(e)) => e,
+            RequestError::Frame(FrameError::Torn) => return true,
+            _ => return false,
+        };
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::ConnectionAborted
+                | std::io::ErrorKind::UnexpectedEof
+        )
+    }
+}
+
 /// Accepts connections on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
@@ -78,6 +97,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
                         let mut conn = Connection::new(socket, peer, DEFAULT_MAX_FRAME);
                         match serve(&broker, &mut conn).await {
                             Ok(()) => debug!(%peer, "client disconnected"),
+                            Err(e) if e.is_disconnect() => debug!(%peer, error = %e, "client went away"),
                             Err(e) => warn!(%peer, error = %e, "closing connection"),
                         }
                     });

@@ -271,16 +271,23 @@ impl Partition {
     /// crash.
     pub fn open(dir: impl Into<PathBuf>, config: LogConfig) -> io::Result<Partition> {
         let dir = dir.into();
-        let Recovered { segments, truncations, was_clean: _ } =
+        let Recovered { segments, truncations, first_unsynced, .. } =
             recovery::open_segments(&dir, &config)?;
         let next_offset = segments.values().next_back().map_or(0, Segment::next_offset);
+        let active_base = segments.keys().next_back().copied().unwrap_or(0);
+        // Only what recovery rescanned may be missing from the disk: the flush below
+        // syncs that, not every segment.
+        let (flushed_offset, first_dirty_segment) = match first_unsynced {
+            Some(base) => (0, base),
+            None => (next_offset, active_base),
+        };
         let (producers, producer_snapshot) =
             producers::snapshot::load(&dir, &segments, next_offset)?;
         let partition = Partition {
             state: RwLock::new(State { config, segments, next_offset, producers, closed: false }),
             flush: Mutex::new(FlushState {
-                flushed_offset: 0,
-                first_dirty_segment: 0,
+                flushed_offset,
+                first_dirty_segment,
                 // Unknown: the file may name offsets recovery just cut, so the
                 // checkpoint below writes it whatever the log holds, even nothing.
                 checkpointed: u64::MAX,

@@ -34,6 +34,9 @@ pub struct Recovered {
     pub truncations: Vec<(u64, Truncation)>,
     /// Whether the previous run closed cleanly.
     pub was_clean: bool,
+    /// The first segment that may hold bytes not yet on disk (the first one
+    /// rescanned); None when everything is (a clean close, or a new partition).
+    pub first_unsynced: Option<u64>,
 }
 
 /// Opens every segment in `dir` (creating the directory and a first segment at
@@ -51,6 +54,7 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
     let bases = list_segments(dir)?;
     let mut segments = BTreeMap::new();
     let mut truncations = Vec::new();
+    let mut first_unsynced = None;
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let active = next_base.is_none();
@@ -61,6 +65,9 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
             None if was_clean => OpenMode::Trust,
             _ => OpenMode::Rescan,
         };
+        if mode == OpenMode::Rescan {
+            first_unsynced.get_or_insert(base);
+        }
         let (segment, mut truncation) = Segment::open(dir, base, cfg, mode, active)?;
         // A segment ends where the next begins. One that ends short lost its end (a
         // log cut to nothing rescans without a cut): what follows the hole must go.
@@ -105,7 +112,7 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
             "recovered partition after an unclean shutdown"
         );
     }
-    Ok(Recovered { segments, truncations, was_clean })
+    Ok(Recovered { segments, truncations, was_clean, first_unsynced })
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending. Removes what a crash can

@@ -17,6 +17,7 @@ use tracing::{debug, warn};
 
 use super::Api;
 use crate::broker::Broker;
+use crate::group::OFFSETS_TOPIC;
 use crate::log::AppendError;
 
 /// Versions 3 (the crate's lowest; v2 batches need it) to 9, as Kafka 3.0 serves.
@@ -36,6 +37,11 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
                 .ok()
                 .and_then(|p| broker.storage.partition(&topic.name.0, p));
             let result = match (acks, partition, data.records) {
+                // Clients may read the offsets topic, never write it (as Kafka).
+                (-1..=1, Some(_), _) if &*topic.name.0 == OFFSETS_TOPIC => Err((
+                    ResponseError::InvalidTopicException,
+                    format!("{OFFSETS_TOPIC} is internal: clients cannot produce to it"),
+                )),
                 (-1..=1, Some(partition), Some(records)) => {
                     // The request's bytes go to the segment file as they are.
                     tokio::task::spawn_blocking(move || partition.append(&records))

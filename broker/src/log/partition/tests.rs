@@ -142,6 +142,7 @@ fn clean_close_and_reopen_keeps_everything_and_continues() {
 
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     assert!(!dir.path().join(recovery::CLEAN_SHUTDOWN).exists(), "the marker goes on open");
+    assert_eq!(p.fsyncs(), 0, "after a clean close nothing needs syncing");
     assert!(p.truncations().is_empty());
     assert_eq!(p.high_watermark(), 90);
     assert_eq!(p.segment_count(), segments);
@@ -159,6 +160,7 @@ fn reopening_without_close_recovers_what_was_written() {
     drop(p); // no close: the next open rescans
     let p = Partition::open(dir.path(), small_segments()).unwrap();
     assert_eq!(p.high_watermark(), 50);
+    assert_eq!(p.fsyncs(), 1, "what recovery rescanned is synced once");
     assert_eq!(p.append(&batch("next", 1, 0)).unwrap().base_offset, 50);
 }
 
