@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod perf;
 pub mod serve;
 
 /// Weir: a Kafka-compatible event-streaming broker whose consumer logic runs as
@@ -20,4 +21,6 @@ pub struct Cli {
 pub enum Command {
     /// Run a single-node broker serving the Kafka protocol.
     Serve(serve::ServeArgs),
+    /// Measure a broker with a real Kafka client: throughput and latency.
+    Perf(perf::PerfArgs),
 }
