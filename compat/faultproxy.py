@@ -14,6 +14,8 @@ import socket
 import struct
 import threading
 
+from wire import recv_frame
+
 PRODUCE = 0
 METADATA = 3
 
@@ -94,27 +96,6 @@ def rewrite_metadata(payload: bytes, version: int, host: str, port: int) -> byte
         out += payload[rack_start:at]
     out += payload[at:]
     return bytes(out)
-
-
-def recv_exact(sock: socket.socket, n: int) -> bytes | None:
-    buf = bytearray()
-    while len(buf) < n:
-        try:
-            chunk = sock.recv(n - len(buf))
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
-
-
-def recv_frame(sock: socket.socket) -> bytes | None:
-    head = recv_exact(sock, 4)
-    if head is None:
-        return None
-    (size,) = struct.unpack(">i", head)
-    return recv_exact(sock, size)
 
 
 class FaultProxy:

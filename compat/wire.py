@@ -53,7 +53,7 @@ def recv_exact(sock: socket.socket, n: int) -> bytes | None:
     while len(buf) < n:
         try:
             chunk = sock.recv(n - len(buf))
-        except ConnectionResetError:
+        except OSError:  # reset, or the socket closed under us
             return None
         if not chunk:
             return None
