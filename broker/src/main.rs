@@ -25,6 +25,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            #[cfg(feature = "perf")]
             Command::Perf(args) => weir_broker::cli::perf::run(args).await,
         }
     });

@@ -3,6 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "perf")]
 pub mod perf;
 pub mod serve;
 
@@ -22,5 +23,6 @@ pub enum Command {
     /// Run a single-node broker serving the Kafka protocol.
     Serve(serve::ServeArgs),
     /// Measure a broker with a real Kafka client: throughput and latency.
+    #[cfg(feature = "perf")]
     Perf(perf::PerfArgs),
 }
