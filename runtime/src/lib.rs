@@ -1,9 +1,45 @@
-//! The Weir processor runtime: the wasmtime host that runs consumer logic as
-//! sandboxed WebAssembly components.
+//! Weir's WebAssembly host: runs processors — consumer groups whose logic is a
+//! Wasm component — in a sandbox, feeding them records from their committed
+//! offsets and committing their outputs, state and progress.
 //!
-//! Layout (to be filled in by the processors work, see `../shared/DESIGN.md`):
-//! - `wit/`: the `weir:processor@0.1.0` WIT package, the one contract with guests.
-//! - `limits.rs`: the sandbox policy (memory cap, epoch deadline, output caps).
-//!
-//! The runtime knows nothing of sockets or files: it reaches the log only through a
-//! trait it defines, which the broker implements.
+//! Layout:
+//! - `bindings`: host bindings generated from `wit/processor.wit`, the contract.
+//! - `engine`: the [`Runtime`] (engine, epoch thread, linker, component cache)
+//!   and compiled [`Module`]s.
+//! - `limits`: the sandbox policy in one place (memory, CPU deadline, output
+//!   caps, WASI with nothing granted).
+//! - `host`: the imports' host side (emit, state, log) and per-call bookkeeping.
+//! - `instance`: one live instance and calls into it.
+//! - `worker`: the per-(processor, partition) loop: read, process, append,
+//!   commit; retries, splitting, dead letters.
+//! - `processor`: a running processor's handle (status, pause, upgrade, stop).
+//! - `store`: the [`LogStore`] trait through which the runtime reaches the log;
+//!   `memory` is an in-memory implementation for tests and benchmarks.
+//! - `state`, `logs`, `status`, `manifest`, `partitioner`, `guest_io`: the pieces
+//!   those use.
+
+pub mod bindings;
+mod engine;
+mod guest_io;
+mod host;
+mod instance;
+pub mod limits;
+mod logs;
+pub mod manifest;
+pub mod memory;
+pub mod partitioner;
+mod processor;
+mod state;
+pub mod status;
+pub mod store;
+mod worker;
+
+pub use engine::{CompileError, Module, Runtime, RuntimeError, RuntimeOptions};
+pub use limits::Limits;
+pub use logs::{LogLevel, LogLine};
+pub use manifest::{ErrorPolicy, Manifest, ManifestError, StartPosition, dead_letter_topic};
+pub use processor::Processor;
+pub use status::{PartitionStatus, ProcessorState, ProcessorStatus, WorkerState};
+pub use store::{
+    Bounds, Checkpoint, Commit, Header, InputRecord, LogStore, OutputRecord, StoreError,
+};

@@ -1,0 +1,250 @@
+//! What an instance's store holds and the host side of the imports the WIT
+//! grants: `emit` (checked against the declared outputs and the batch's caps),
+//! `state` (the worker's layered state) and `log` (capped lines).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::weir::processor::{emit, log, state, types};
+use crate::bindings::{self, LogLevel};
+use crate::guest_io::GuestOutput;
+use crate::limits::{Limits, MemoryLimiter};
+use crate::logs::{LogBuffer, LogLevel as Level};
+use crate::state::State;
+use crate::store::{Header, OutputRecord};
+
+/// A declared output topic.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The topic's name.
+    pub topic: String,
+    /// Its partition count when the worker started.
+    pub partitions: u32,
+}
+
+/// A record the guest emitted, with where it goes.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    /// Index into the declared outputs.
+    pub output: usize,
+    /// The target partition.
+    pub partition: u32,
+    /// The record.
+    pub record: OutputRecord,
+}
+
+/// Everything a call may touch; lives in the wasmtime store.
+pub struct Host {
+    /// WASI with nothing granted (see limits.rs).
+    pub wasi: WasiCtx,
+    /// WASI's resources.
+    pub table: ResourceTable,
+    /// Caps memory and tables.
+    pub limiter: MemoryLimiter,
+    /// The guest's stdout and stderr, drained after each call.
+    pub stdout: GuestOutput,
+    /// See `stdout`.
+    pub stderr: GuestOutput,
+    /// The deployment's limits.
+    pub limits: Limits,
+    /// The input partition this instance serves.
+    pub partition: u32,
+    /// Topics it may emit to.
+    pub outputs: Arc<[Output]>,
+    /// Its keyed state.
+    pub state: State,
+    /// Records emitted by earlier ok calls of this batch.
+    pub batch_emitted: Vec<Emitted>,
+    /// Bytes of `batch_emitted`.
+    pub batch_emitted_bytes: u64,
+    /// Records emitted by the call in progress.
+    pub call_emitted: Vec<Emitted>,
+    /// Bytes of `call_emitted`.
+    pub call_emitted_bytes: u64,
+    /// A rule the guest broke during this call (undeclared topic, caps): the call
+    /// fails with it even if the guest returns ok.
+    pub violation: Option<String>,
+    /// The processor's log.
+    pub log: Arc<LogBuffer>,
+    /// Lines written in this call.
+    pub call_log_lines: u32,
+    /// Lines dropped in this call for passing the cap.
+    pub call_log_dropped: u32,
+    /// Wall-clock ms stamped on emitted records (set by the host per batch).
+    pub now_ms: i64,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").field("partition", &self.partition).finish_non_exhaustive()
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl Host {
+    /// Starts a call: nothing emitted or logged in it yet.
+    pub fn begin_call(&mut self) {
+        self.call_emitted.clear();
+        self.call_emitted_bytes = 0;
+        self.violation = None;
+        self.call_log_lines = 0;
+        self.call_log_dropped = 0;
+    }
+
+    /// The call returned ok: its outputs and state changes join the batch's.
+    pub fn keep_call(&mut self) {
+        self.batch_emitted.append(&mut self.call_emitted);
+        self.batch_emitted_bytes += self.call_emitted_bytes;
+        self.call_emitted_bytes = 0;
+        self.state.keep_call();
+    }
+
+    /// The call failed: its outputs and state changes are dropped.
+    pub fn drop_call(&mut self) {
+        self.call_emitted.clear();
+        self.call_emitted_bytes = 0;
+        self.state.drop_call();
+    }
+
+    /// The batch is abandoned: every uncommitted output and change is dropped.
+    pub fn drop_batch(&mut self) {
+        self.drop_call();
+        self.batch_emitted.clear();
+        self.batch_emitted_bytes = 0;
+        self.state.drop_batch();
+    }
+
+    /// Writes what the guest printed, and a note of dropped lines, to the log;
+    /// returns the stderr text (a panic message lives there).
+    pub fn flush_output(&mut self) -> String {
+        if self.call_log_dropped > 0 {
+            let note = format!(
+                "{} log lines dropped: more than limits.max_log_lines_per_call = {} in one call",
+                self.call_log_dropped, self.limits.max_log_lines_per_call
+            );
+            self.log.write(Some(self.partition), Level::Warn, &note);
+        }
+        let out = self.stdout.drain();
+        for line in String::from_utf8_lossy(&out).lines().take(100) {
+            self.log.write(Some(self.partition), Level::Info, line);
+        }
+        let err = String::from_utf8_lossy(&self.stderr.drain()).into_owned();
+        for line in err.lines().take(100) {
+            self.log.write(Some(self.partition), Level::Warn, line);
+        }
+        err
+    }
+
+    fn reject(&mut self, why: String, error: emit::EmitError) -> Result<(), emit::EmitError> {
+        if self.violation.is_none() {
+            self.violation = Some(why);
+        }
+        Err(error)
+    }
+}
+
+impl types::Host for Host {}
+
+impl emit::Host for Host {
+    fn send(&mut self, record: bindings::OutputRecord) -> Result<(), emit::EmitError> {
+        let Some(output) = self.outputs.iter().position(|o| o.topic == record.topic) else {
+            let why = format!(
+                "emitted to topic {:?}, which is not among its declared outputs {:?}",
+                record.topic,
+                self.outputs.iter().map(|o| o.topic.as_str()).collect::<Vec<_>>()
+            );
+            return self.reject(why, emit::EmitError::UndeclaredTopic);
+        };
+        let partitions = self.outputs[output].partitions;
+        let partition = match record.partition {
+            Some(p) if p >= partitions => {
+                let why = format!(
+                    "emitted to partition {p} of {:?}, which has {partitions}",
+                    record.topic
+                );
+                return self.reject(why, emit::EmitError::NoSuchPartition);
+            }
+            Some(p) => p,
+            None => match &record.key {
+                Some(key) => crate::partitioner::partition_for_key(key, partitions),
+                None => self.partition % partitions,
+            },
+        };
+        let record = OutputRecord {
+            key: record.key.map(Bytes::from),
+            value: record.value.map(Bytes::from),
+            headers: record
+                .headers
+                .into_iter()
+                .map(|h| Header { key: h.key, value: h.value.map(Bytes::from) })
+                .collect(),
+            timestamp: self.now_ms,
+        };
+        let size = record.size() as u64;
+        let count = self.batch_emitted.len() + self.call_emitted.len() + 1;
+        let bytes = self.batch_emitted_bytes + self.call_emitted_bytes + size;
+        if count > self.limits.max_outputs_per_batch as usize
+            || bytes > self.limits.max_output_bytes_per_batch
+        {
+            let why = format!(
+                "emitted more than its output caps allow in one batch \
+                 (limits.max_outputs_per_batch = {}, limits.max_output_bytes_per_batch = {})",
+                self.limits.max_outputs_per_batch, self.limits.max_output_bytes_per_batch
+            );
+            return self.reject(why, emit::EmitError::OutputLimit);
+        }
+        self.call_emitted_bytes += size;
+        self.call_emitted.push(Emitted { output, partition, record });
+        Ok(())
+    }
+}
+
+impl state::Host for Host {
+    fn get(&mut self, key: Vec<u8>) -> Option<Vec<u8>> {
+        self.state.get(&key).map(<[u8]>::to_vec)
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), state::StateError> {
+        self.state.put(key, value).map_err(|_| state::StateError::StateLimit)
+    }
+
+    fn delete(&mut self, key: Vec<u8>) {
+        self.state.delete(key);
+    }
+
+    fn scan(
+        &mut self,
+        prefix: Vec<u8>,
+        start_after: Option<Vec<u8>>,
+        limit: u32,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        // At most 10,000 entries a call, whatever the guest asks.
+        self.state.scan(&prefix, start_after.as_deref(), limit.min(10_000) as usize)
+    }
+}
+
+impl log::Host for Host {
+    fn write(&mut self, level: LogLevel, message: String) {
+        if self.call_log_lines >= self.limits.max_log_lines_per_call {
+            self.call_log_dropped += 1;
+            return;
+        }
+        self.call_log_lines += 1;
+        let level = match level {
+            LogLevel::Trace => Level::Trace,
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+        };
+        self.log.write(Some(self.partition), level, &message);
+    }
+}

@@ -1,0 +1,208 @@
+//! One live instance of a processor: its wasmtime store and bindings, and the
+//! calls into it, each under the CPU deadline, with the outcome sorted into
+//! "the guest said no" and "the instance trapped and must be replaced".
+
+use std::sync::Arc;
+
+use wasmtime::{Store, Trap};
+
+use crate::bindings::{InputRecord, Processor as Bindings};
+use crate::engine::Module;
+use crate::guest_io::GuestOutput;
+use crate::host::{Host, Output};
+use crate::limits::{self, Limits, MemoryLimiter};
+use crate::logs::LogBuffer;
+use crate::state::State;
+
+/// Why a call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The guest returned an error, or broke a rule the host checks (an
+    /// undeclared topic, an output cap); the instance is still usable.
+    Failed {
+        /// What went wrong, for logs, status and the dead-letter header.
+        message: String,
+        /// The input offset the guest blamed, if it did.
+        offset: Option<u64>,
+    },
+    /// The instance trapped (panic, deadline, memory cap): it must be replaced.
+    Trap(String),
+}
+
+impl CallError {
+    /// The message, whichever kind.
+    pub fn message(&self) -> &str {
+        match self {
+            CallError::Failed { message, .. } | CallError::Trap(message) => message,
+        }
+    }
+}
+
+/// A live instance.
+pub struct Instance {
+    /// The store; its data is the host state the imports see.
+    store: Store<Host>,
+    /// The component's exports.
+    bindings: Bindings,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance").field("host", self.store.data()).finish_non_exhaustive()
+    }
+}
+
+/// A fresh host state for a worker.
+pub fn new_host(
+    limits: Limits,
+    partition: u32,
+    outputs: Arc<[Output]>,
+    state: State,
+    log: Arc<LogBuffer>,
+) -> Host {
+    let (stdout, stderr) = (GuestOutput::default(), GuestOutput::default());
+    Host {
+        wasi: limits::wasi_ctx(stdout.clone(), stderr.clone()),
+        table: wasmtime::component::ResourceTable::new(),
+        limiter: MemoryLimiter::new(&limits),
+        stdout,
+        stderr,
+        limits,
+        partition,
+        outputs,
+        state,
+        batch_emitted: Vec::new(),
+        batch_emitted_bytes: 0,
+        call_emitted: Vec::new(),
+        call_emitted_bytes: 0,
+        violation: None,
+        log,
+        call_log_lines: 0,
+        call_log_dropped: 0,
+        now_ms: 0,
+    }
+}
+
+impl Instance {
+    /// Instantiates `module` over `host` and calls its `init` with `config`.
+    /// On failure the host comes back, so the worker keeps its state.
+    pub fn new(
+        module: &Module,
+        host: Host,
+        config: &[(String, String)],
+    ) -> Result<Instance, Box<(CallError, Host)>> {
+        let ticks = host.limits.deadline_ticks();
+        let mut store = Store::new(module.engine(), host);
+        store.limiter(|h| &mut h.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks);
+        // The WASI context is rebuilt with the instance: resources of a dead
+        // instance must not leak into the new one.
+        let bindings = match module.pre.instantiate(&mut store) {
+            Ok(b) => b,
+            Err(e) => {
+                let stderr = store.data_mut().flush_output();
+                let message = describe_trap(&e, &stderr, store.data().limits);
+                return Err(Box::new((
+                    CallError::Trap(format!("instantiating failed: {message}")),
+                    store.into_data(),
+                )));
+            }
+        };
+        let mut instance = Instance { store, bindings };
+        instance.store.data_mut().begin_call();
+        instance.store.set_epoch_deadline(ticks);
+        let result = instance.bindings.call_init(&mut instance.store, config);
+        let stderr = instance.store.data_mut().flush_output();
+        let error = match result {
+            Ok(Ok(())) => {
+                // init may not emit or change state: only `process` commits them.
+                instance.store.data_mut().drop_call();
+                return Ok(instance);
+            }
+            Ok(Err(message)) => {
+                CallError::Failed { message: format!("init failed: {message}"), offset: None }
+            }
+            Err(e) => CallError::Trap(format!(
+                "init trapped: {}",
+                describe_trap(&e, &stderr, instance.store.data().limits)
+            )),
+        };
+        let mut host = instance.into_host();
+        host.drop_call();
+        Err(Box::new((error, host)))
+    }
+
+    /// Calls `process` with `batch`. On ok the call's outputs and state changes
+    /// join the batch's; otherwise they are dropped.
+    pub fn process(&mut self, batch: &[InputRecord]) -> Result<(), CallError> {
+        let ticks = self.store.data().limits.deadline_ticks();
+        self.store.data_mut().begin_call();
+        self.store.set_epoch_deadline(ticks);
+        let result = self.bindings.call_process(&mut self.store, batch);
+        let host = self.store.data_mut();
+        let stderr = host.flush_output();
+        let error = match result {
+            Ok(Ok(())) => match host.violation.take() {
+                None => {
+                    host.keep_call();
+                    return Ok(());
+                }
+                Some(violation) => CallError::Failed { message: violation, offset: None },
+            },
+            Ok(Err(e)) => {
+                let message = match host.violation.take() {
+                    Some(v) => format!("{} ({v})", e.message),
+                    None => e.message,
+                };
+                CallError::Failed { message, offset: e.offset }
+            }
+            Err(e) => CallError::Trap(describe_trap(&e, &stderr, host.limits)),
+        };
+        self.store.data_mut().drop_call();
+        Err(error)
+    }
+
+    /// The host state.
+    pub fn host(&mut self) -> &mut Host {
+        self.store.data_mut()
+    }
+
+    /// Bytes of linear memory the instance has grown to.
+    pub fn memory_bytes(&self) -> u64 {
+        self.store.data().limiter.used as u64
+    }
+
+    /// Ends the instance, keeping its host state (committed state, batch outputs).
+    pub fn into_host(self) -> Host {
+        let mut host = self.store.into_data();
+        // Resources belong to the dead instance.
+        host.table = wasmtime::component::ResourceTable::new();
+        host.wasi = limits::wasi_ctx(host.stdout.clone(), host.stderr.clone());
+        host
+    }
+}
+
+/// A trap as an operator should read it: which limit, or the guest's panic message.
+fn describe_trap(error: &wasmtime::Error, stderr: &str, limits: Limits) -> String {
+    if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
+        return format!(
+            "CPU deadline passed: the call ran longer than limits.call_timeout_ms = {} ms",
+            limits.call_timeout_ms
+        );
+    }
+    let chain = format!("{error:#}");
+    if chain.contains("memory limit reached") {
+        let cause = chain.split(": ").find(|p| p.starts_with("memory limit")).unwrap_or(&chain);
+        return cause.to_string();
+    }
+    let panic = stderr.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>();
+    if let Some(at) = panic.iter().position(|l| l.contains("panicked at")) {
+        return format!(
+            "guest panicked: {}",
+            panic[at..].join(" ").chars().take(1000).collect::<String>()
+        );
+    }
+    let last = chain.lines().next().unwrap_or("trap");
+    format!("guest trapped: {last}")
+}

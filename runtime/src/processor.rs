@@ -1,0 +1,217 @@
+//! A running processor: its workers (one thread per input partition) and the
+//! controls they obey at batch boundaries — pause, resume, upgrade, stop.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::engine::Module;
+use crate::logs::{LogBuffer, LogLevel, LogLine};
+use crate::manifest::Manifest;
+use crate::status::{PartitionStatus, ProcessorState, ProcessorStatus, WorkerState};
+use crate::store::{LogStore, StoreError};
+use crate::worker::Worker;
+
+/// What the operator asked for, read by workers between batches.
+#[derive(Debug)]
+pub(crate) struct Wanted {
+    /// Paused by the operator.
+    pub paused: bool,
+    /// Workers should exit.
+    pub stop: bool,
+    /// Bumped by every upgrade: a worker whose generation differs swaps in
+    /// `module` and `manifest`.
+    pub generation: u64,
+    /// The module to run.
+    pub module: Module,
+    /// The manifest in force.
+    pub manifest: Arc<Manifest>,
+}
+
+/// The controls shared by a processor's handle and its workers.
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// The operator's wishes.
+    pub wanted: Mutex<Wanted>,
+    /// Signalled when `wanted` changes.
+    pub changed: Condvar,
+}
+
+impl Control {
+    /// Sleeps up to `timeout`, waking early when the operator changes something;
+    /// true if the worker should stop.
+    pub fn sleep(&self, timeout: Duration) -> bool {
+        let mut wanted = self.wanted.lock();
+        if !wanted.stop {
+            self.changed.wait_for(&mut wanted, timeout);
+        }
+        wanted.stop
+    }
+
+    /// True if the worker should stop.
+    pub fn stopping(&self) -> bool {
+        self.wanted.lock().stop
+    }
+}
+
+/// A handle on a running processor; clones share it.
+#[derive(Debug, Clone)]
+pub struct Processor {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    control: Arc<Control>,
+    log: Arc<LogBuffer>,
+    /// Each worker's status, by partition.
+    statuses: Vec<Arc<Mutex<PartitionStatus>>>,
+    /// The workers' threads, taken by `stop`.
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Module swaps so far.
+    upgrades: Mutex<u64>,
+}
+
+impl Processor {
+    pub(crate) fn start(
+        manifest: Manifest,
+        module: Module,
+        store: Arc<dyn LogStore>,
+    ) -> Result<Processor, StoreError> {
+        let partitions = store.partitions(&manifest.input)?;
+        for output in &manifest.outputs {
+            store.partitions(output)?;
+        }
+        let name = manifest.name.clone();
+        let log = Arc::new(LogBuffer::new(&name));
+        let control = Arc::new(Control {
+            wanted: Mutex::new(Wanted {
+                paused: false,
+                stop: false,
+                generation: 0,
+                module,
+                manifest: Arc::new(manifest),
+            }),
+            changed: Condvar::new(),
+        });
+        let statuses: Vec<_> =
+            (0..partitions).map(|p| Arc::new(Mutex::new(PartitionStatus::new(p)))).collect();
+        let mut threads = Vec::new();
+        for (partition, status) in statuses.iter().enumerate() {
+            let worker = Worker::new(
+                partition as u32,
+                Arc::clone(&control),
+                Arc::clone(&store),
+                Arc::clone(&log),
+                Arc::clone(status),
+            );
+            let thread = std::thread::Builder::new()
+                .name(format!("weir-proc-{partition}"))
+                .spawn(move || worker.run())
+                .map_err(|e| StoreError::Other(format!("cannot start a worker thread: {e}")))?;
+            threads.push(thread);
+        }
+        log.write(None, LogLevel::Info, &format!("started with {partitions} workers"));
+        Ok(Processor {
+            inner: Arc::new(Inner {
+                name,
+                control,
+                log,
+                statuses,
+                threads: Mutex::new(threads),
+                upgrades: Mutex::new(0),
+            }),
+        })
+    }
+
+    /// The processor's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The manifest in force.
+    pub fn manifest(&self) -> Manifest {
+        (*self.inner.control.wanted.lock().manifest).clone()
+    }
+
+    /// Where every worker is and what it has done.
+    pub fn status(&self) -> ProcessorStatus {
+        let (paused, stopped, digest) = {
+            let wanted = self.inner.control.wanted.lock();
+            (wanted.paused, wanted.stop, wanted.module.digest().to_string())
+        };
+        let partitions: Vec<PartitionStatus> =
+            self.inner.statuses.iter().map(|s| s.lock().clone()).collect();
+        let degraded = partitions.iter().any(|p| {
+            matches!(p.state, WorkerState::Paused(Some(_)) | WorkerState::Stopped(Some(_)))
+        });
+        let state = if stopped {
+            ProcessorState::Stopped
+        } else if paused {
+            ProcessorState::Paused
+        } else if degraded {
+            ProcessorState::Degraded
+        } else {
+            ProcessorState::Running
+        };
+        ProcessorStatus {
+            name: self.inner.name.clone(),
+            state,
+            module_digest: digest,
+            upgrades: *self.inner.upgrades.lock(),
+            partitions,
+        }
+    }
+
+    /// Pauses every worker at its next batch boundary.
+    pub fn pause(&self) {
+        self.inner.control.wanted.lock().paused = true;
+        self.inner.control.changed.notify_all();
+        self.inner.log.write(None, LogLevel::Info, "paused by the operator");
+    }
+
+    /// Resumes every worker, including those the `pause` policy stopped.
+    pub fn resume(&self) {
+        let mut wanted = self.inner.control.wanted.lock();
+        wanted.paused = false;
+        // A new generation also clears pauses set by the error policy.
+        wanted.generation += 1;
+        drop(wanted);
+        self.inner.control.changed.notify_all();
+        self.inner.log.write(None, LogLevel::Info, "resumed by the operator");
+    }
+
+    /// Swaps in `module` and `manifest` at each worker's next batch boundary;
+    /// offsets and state are kept, and workers paused by the error policy retry.
+    pub fn upgrade(&self, module: Module, manifest: Manifest) {
+        let digest = module.digest().to_string();
+        let mut wanted = self.inner.control.wanted.lock();
+        wanted.module = module;
+        wanted.manifest = Arc::new(manifest);
+        wanted.generation += 1;
+        drop(wanted);
+        *self.inner.upgrades.lock() += 1;
+        self.inner.control.changed.notify_all();
+        self.inner.log.write(None, LogLevel::Info, &format!("upgraded to module {digest}"));
+    }
+
+    /// Up to `limit` log lines after sequence number `after_seq`.
+    pub fn logs(&self, after_seq: u64, limit: usize) -> Vec<LogLine> {
+        self.inner.log.read(after_seq, limit)
+    }
+
+    /// Stops every worker after its current batch and waits for them.
+    pub fn stop(&self) {
+        self.inner.control.wanted.lock().stop = true;
+        self.inner.control.changed.notify_all();
+        let threads = std::mem::take(&mut *self.inner.threads.lock());
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!(processor = %self.inner.name, "a worker thread panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! What the runtime needs of the log, as a trait: the broker implements it over
+//! its partitions and internal topics; `MemoryStore` implements it in memory for
+//! the runtime's own tests and benchmarks.
+//!
+//! Every method may block (disk I/O, fsync); workers call them from their own
+//! threads, never from an async task.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+/// A record header (Kafka headers are ordered and keys may repeat).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The header's name.
+    pub key: String,
+    /// Its value; None is a null value.
+    pub value: Option<Bytes>,
+}
+
+/// A record read from an input partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRecord {
+    /// The record's offset in its partition.
+    pub offset: u64,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// The key; None is a null key.
+    pub key: Option<Bytes>,
+    /// The value; None is a null value (a tombstone).
+    pub value: Option<Bytes>,
+    /// The headers, in order.
+    pub headers: Vec<Header>,
+}
+
+/// A record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputRecord {
+    /// The key; None is a null key.
+    pub key: Option<Bytes>,
+    /// The value; None is a null value.
+    pub value: Option<Bytes>,
+    /// The headers, in order.
+    pub headers: Vec<Header>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+}
+
+impl OutputRecord {
+    /// Bytes this record counts against output caps: key, value and headers.
+    pub fn size(&self) -> usize {
+        let opt = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
+        opt(&self.key)
+            + opt(&self.value)
+            + self.headers.iter().map(|h| h.key.len() + opt(&h.value)).sum::<usize>()
+    }
+}
+
+/// A partition's log bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The first offset still in the log.
+    pub log_start: u64,
+    /// The offset the next appended record will get.
+    pub high_watermark: u64,
+}
+
+/// Where a (processor, input partition) left off, loaded at start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The next input offset to process; None if the processor never committed
+    /// for this partition (the deployment's start position applies).
+    pub next_offset: Option<u64>,
+    /// The keyed state as of `next_offset`.
+    pub state: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+/// What one processed batch commits, atomically: the state changes and the next
+/// input offset are made durable together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// The next input offset to process.
+    pub next_offset: u64,
+    /// Changed keys: Some is the new value, None deletes the key.
+    pub state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The topic does not exist.
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    /// The topic has no such partition.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The missing partition.
+        partition: u32,
+    },
+    /// The offset is below the log start (deleted by retention) or past the end.
+    #[error("offset {offset} is outside {topic}-{partition} [{log_start}, {high_watermark}]")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+        /// The offset asked for.
+        offset: u64,
+        /// The first offset in the log.
+        log_start: u64,
+        /// The next offset to be written.
+        high_watermark: u64,
+    },
+    /// Anything else the store reports (I/O, a full disk, a record too large).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The log as the runtime sees it.
+pub trait LogStore: Send + Sync + 'static {
+    /// The number of partitions of `topic`.
+    fn partitions(&self, topic: &str) -> Result<u32, StoreError>;
+
+    /// The log start and high watermark of a partition.
+    fn bounds(&self, topic: &str, partition: u32) -> Result<Bounds, StoreError>;
+
+    /// The first offset whose timestamp is at or after `timestamp`; None if
+    /// there is none yet.
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<Option<u64>, StoreError>;
+
+    /// Records at or after `offset`, in order: at least one if any exists (even
+    /// when it is larger than `max_bytes`), at most `max_records`. Empty when
+    /// `offset` is the high watermark.
+    fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<InputRecord>, StoreError>;
+
+    /// Blocks until the partition's high watermark passes `offset` or `timeout`
+    /// elapses; true if it did.
+    fn wait(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> bool;
+
+    /// Appends `records` to a partition as one batch.
+    fn append(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: Vec<OutputRecord>,
+    ) -> Result<(), StoreError>;
+
+    /// The processor's checkpoint for an input partition.
+    fn load_checkpoint(&self, processor: &str, partition: u32) -> Result<Checkpoint, StoreError>;
+
+    /// Makes `commit` durable atomically, for the processor's input partition.
+    fn commit(&self, processor: &str, partition: u32, commit: Commit) -> Result<(), StoreError>;
+}

@@ -1,0 +1,223 @@
+//! Real components from `weir-examples` run against the in-memory store:
+//! records flow through, offsets and state are committed together, processors
+//! resume where they left off, and pause, resume and upgrade act at batch
+//! boundaries.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::*;
+use weir_examples::wasm;
+use weir_runtime::{LogStore, ProcessorState, WorkerState};
+
+#[test]
+fn passthrough_copies_every_record_with_key_and_headers() {
+    let rt = runtime();
+    let store = store_for("copy", "in", 2);
+    let values: Vec<String> = (0..2500).map(|i| format!("value-{i}")).collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    produce(&store, "in", 0, &refs);
+    produce(&store, "in", 1, &refs[..10]);
+    let module = rt.compile(wasm::PASSTHROUGH).unwrap();
+    let p = rt.start(manifest("copy", "in", &[("output", "out")]), module, store.clone()).unwrap();
+    wait_committed(&p, 0, 2500);
+    wait_committed(&p, 1, 10);
+    let out = store.records("out", 0);
+    assert_eq!(out.len(), 2510);
+    // Partition 0's records arrive in order (batches of 1000 then 500).
+    let from_p0: Vec<_> = out.iter().filter(|r| header(r, "h").is_some()).collect();
+    assert_eq!(from_p0.len(), 2510);
+    let mut seen: Vec<String> =
+        out.iter().map(|r| String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap()).collect();
+    seen.sort();
+    let mut expected: Vec<String> = values.iter().chain(values[..10].iter()).cloned().collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    let status = p.status();
+    assert_eq!(status.state, ProcessorState::Running);
+    assert_eq!(status.partitions[0].records_in, 2500);
+    assert_eq!(status.partitions[0].records_out, 2500);
+    assert_eq!(status.partitions[0].lag, 0);
+    assert_eq!(status.partitions[1].records_in, 10);
+    assert_eq!(store.checkpoint("copy", 0).next_offset, Some(2500));
+    p.stop();
+    assert_eq!(p.status().state, ProcessorState::Stopped);
+}
+
+#[test]
+fn new_records_are_picked_up_while_running_and_after_a_restart_it_resumes() {
+    let rt = runtime();
+    let store = store_for("copy", "in", 1);
+    let module = rt.compile(wasm::PASSTHROUGH).unwrap();
+    let m = manifest("copy", "in", &[("output", "out")]);
+    let p = rt.start(m.clone(), module.clone(), store.clone()).unwrap();
+    produce(&store, "in", 0, &["a", "b"]);
+    wait_committed(&p, 0, 2);
+    produce(&store, "in", 0, &["c"]);
+    wait_committed(&p, 0, 3);
+    p.stop();
+    produce(&store, "in", 0, &["d", "e"]);
+    let p = rt.start(m, module, store.clone()).unwrap();
+    wait_committed(&p, 0, 5);
+    // Nothing was processed twice: each input appears once in the output.
+    assert_eq!(values(&store, "out", 0), ["a", "b", "c", "d", "e"]);
+    assert_eq!(p.status().partitions[0].records_in, 2);
+    p.stop();
+}
+
+#[test]
+fn start_positions_latest_offset_and_timestamp() {
+    let rt = runtime();
+    let module = rt.compile(wasm::PASSTHROUGH).unwrap();
+    for (start, expected) in [
+        ("latest", vec!["new"]),
+        ("offset:2", vec!["c", "d", "new"]),
+        ("timestamp:1001", vec!["b", "c", "d", "new"]),
+        ("earliest", vec!["a", "b", "c", "d", "new"]),
+    ] {
+        let store = store_for("p", "in", 1);
+        produce(&store, "in", 0, &["a", "b", "c", "d"]);
+        let mut m = manifest("p", "in", &[("output", "out")]);
+        m.start = start.parse().unwrap();
+        let p = rt.start(m, module.clone(), store.clone()).unwrap();
+        support::wait_for("the worker to start", Duration::from_secs(30), || {
+            matches!(p.status().partitions[0].state, WorkerState::Running)
+                && p.status().partitions[0].next_offset.is_some()
+        });
+        store
+            .append(
+                "in",
+                0,
+                vec![weir_runtime::OutputRecord {
+                    key: None,
+                    value: Some("new".into()),
+                    headers: vec![],
+                    timestamp: 5_000,
+                }],
+            )
+            .unwrap();
+        wait_committed(&p, 0, 5);
+        assert_eq!(values(&store, "out", 0), expected, "start {start}");
+        p.stop();
+    }
+}
+
+#[test]
+fn state_is_committed_with_the_offset_and_survives_a_restart() {
+    let rt = runtime();
+    let store = Arc::new(weir_runtime::memory::MemoryStore::new());
+    store.create_topic("orders", 1);
+    store.create_topic("inventory-events", 1);
+    store.create_topic("inventory.dead-letter", 1);
+    let orders: Vec<(Vec<u8>, Vec<u8>)> =
+        weir_examples::generator::OrderGenerator::new(weir_examples::generator::GeneratorConfig {
+            seed: 7,
+            ..Default::default()
+        })
+        .take(300)
+        .collect();
+    let append = |range: std::ops::Range<usize>| {
+        let records = orders[range]
+            .iter()
+            .map(|(k, v)| weir_runtime::OutputRecord {
+                key: Some(k.clone().into()),
+                value: Some(v.clone().into()),
+                headers: vec![],
+                timestamp: 0,
+            })
+            .collect();
+        store.append("orders", 0, records).unwrap();
+    };
+    let module = rt.compile(wasm::INVENTORY).unwrap();
+    let mut m = manifest("inventory", "orders", &[("initial_stock", "50")]);
+    m.outputs = vec!["inventory-events".into()];
+    m.limits.max_batch_records = 7;
+    append(0..150);
+    let p = rt.start(m.clone(), module.clone(), store.clone()).unwrap();
+    wait_committed(&p, 0, 150);
+    p.stop();
+    append(150..300);
+    let p = rt.start(m.clone(), module.clone(), store.clone()).unwrap();
+    wait_committed(&p, 0, 300);
+    p.stop();
+    let two_runs = store.checkpoint("inventory", 0).state;
+    assert!(!two_runs.is_empty());
+
+    // The same orders in one run give the same state and events.
+    let fresh = Arc::new(weir_runtime::memory::MemoryStore::new());
+    fresh.create_topic("orders", 1);
+    fresh.create_topic("inventory-events", 1);
+    fresh.create_topic("inventory.dead-letter", 1);
+    let records = orders
+        .iter()
+        .map(|(k, v)| weir_runtime::OutputRecord {
+            key: Some(k.clone().into()),
+            value: Some(v.clone().into()),
+            headers: vec![],
+            timestamp: 0,
+        })
+        .collect();
+    fresh.append("orders", 0, records).unwrap();
+    let p = rt.start(m, module, fresh.clone()).unwrap();
+    wait_committed(&p, 0, 300);
+    p.stop();
+    assert_eq!(fresh.checkpoint("inventory", 0).state, two_runs);
+    let events = |s: &weir_runtime::memory::MemoryStore| values(s, "inventory-events", 0);
+    assert_eq!(events(&store), events(&fresh));
+    assert_eq!(events(&store).len(), 300);
+}
+
+#[test]
+fn pause_holds_records_until_resume() {
+    let rt = runtime();
+    let store = store_for("p", "in", 1);
+    let p = rt
+        .start(
+            manifest("p", "in", &[("output", "out")]),
+            rt.compile(wasm::PASSTHROUGH).unwrap(),
+            store.clone(),
+        )
+        .unwrap();
+    produce(&store, "in", 0, &["a"]);
+    wait_committed(&p, 0, 1);
+    p.pause();
+    support::wait_for("the pause", Duration::from_secs(10), || {
+        matches!(p.status().partitions[0].state, WorkerState::Paused(None))
+    });
+    assert_eq!(p.status().state, ProcessorState::Paused);
+    produce(&store, "in", 0, &["b"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(values(&store, "out", 0), ["a"]);
+    p.resume();
+    wait_committed(&p, 0, 2);
+    assert_eq!(values(&store, "out", 0), ["a", "b"]);
+    p.stop();
+}
+
+#[test]
+fn upgrade_swaps_the_module_and_keeps_offsets() {
+    let rt = runtime();
+    let store = store_for("p", "in", 1);
+    let p = rt
+        .start(
+            manifest("p", "in", &[("output", "out")]),
+            rt.compile(wasm::PASSTHROUGH).unwrap(),
+            store.clone(),
+        )
+        .unwrap();
+    produce(&store, "in", 0, &["apple", "pear"]);
+    wait_committed(&p, 0, 2);
+    let filter = rt.compile(wasm::FILTER).unwrap();
+    let digest = filter.digest().to_string();
+    p.upgrade(filter, manifest("p", "in", &[("output", "out"), ("needle", "an")]));
+    produce(&store, "in", 0, &["banana", "kiwi", "mango"]);
+    wait_committed(&p, 0, 5);
+    assert_eq!(values(&store, "out", 0), ["apple", "pear", "banana", "mango"]);
+    let status = p.status();
+    assert_eq!(status.module_digest, digest);
+    assert_eq!(status.upgrades, 1);
+    assert!(p.logs(0, 100).iter().any(|l| l.message.contains("upgraded to module")));
+    p.stop();
+}
