@@ -57,6 +57,8 @@ class WeirProcess:
             "serve",
             "--kafka-addr",
             f"127.0.0.1:{port}",
+            "--http-addr",
+            "127.0.0.1:0",
             "--data-dir",
             str(self.data_dir),
             *self.extra_args,

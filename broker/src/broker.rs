@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
+use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
 use crate::group::{GroupCoordinator, GroupError, GroupOptions};
@@ -52,6 +54,9 @@ pub struct Broker {
     pub advertised: SocketAddr,
     /// Bumped after every append, so long-polling fetches wake up.
     appended: watch::Sender<u64>,
+    /// The same count for threads that block (processor workers), with the
+    /// condvar they wait on.
+    appended_blocking: (Mutex<u64>, Condvar),
 }
 
 impl Broker {
@@ -64,7 +69,8 @@ impl Broker {
     ) -> Result<Arc<Broker>, GroupError> {
         let groups = GroupCoordinator::open(Arc::clone(&storage), options.groups.clone())?;
         let (appended, _) = watch::channel(0);
-        Ok(Arc::new(Broker { storage, groups, options, advertised, appended }))
+        let appended_blocking = (Mutex::new(0), Condvar::new());
+        Ok(Arc::new(Broker { storage, groups, options, advertised, appended, appended_blocking }))
     }
 
     /// Stops what runs in the background (the group coordinator's timer) and
@@ -73,9 +79,32 @@ impl Broker {
         self.groups.shutdown();
     }
 
-    /// Tells waiting fetches that a partition grew.
+    /// Tells waiting fetches and processor workers that a partition grew.
     pub fn notify_appended(&self) {
         self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        let (count, condvar) = &self.appended_blocking;
+        *count.lock() += 1;
+        condvar.notify_all();
+    }
+
+    /// How many `notify_appended` calls there have been, for `wait_appended`.
+    pub fn appends_seen(&self) -> u64 {
+        *self.appended_blocking.0.lock()
+    }
+
+    /// Blocks the calling thread until `notify_appended` is called after the
+    /// `appends_seen` that returned `seen`, or until `deadline`; returns the new
+    /// count. Read the count before checking what to wait for, so that no
+    /// append in between is missed.
+    pub fn wait_appended(&self, seen: u64, deadline: Instant) -> u64 {
+        let (count, condvar) = &self.appended_blocking;
+        let mut count = count.lock();
+        while *count == seen {
+            if condvar.wait_until(&mut count, deadline).timed_out() {
+                break;
+            }
+        }
+        *count
     }
 
     /// A receiver that sees every later `notify_appended`.
@@ -89,7 +118,8 @@ impl Broker {
         if let Some(spec) = self.storage.topic(name) {
             return Ok(Some(spec));
         }
-        if !self.options.auto_create_topics {
+        // Internal topics are made by the broker itself, never on a client's say.
+        if !self.options.auto_create_topics || crate::topic::is_internal(name) {
             return Ok(None);
         }
         let spec = TopicSpec {

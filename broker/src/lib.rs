@@ -5,6 +5,7 @@
 //! - `broker`: what every protocol handler shares (storage, groups, identity, options).
 //! - `group`: the group coordinator: consumer group membership (classic protocol)
 //!   and committed offsets in `__consumer_offsets`.
+//! - `http`: the HTTP API (axum): health, processors; one router per resource.
 //! - `kafka`: the Kafka wire protocol server and one handler per API.
 //! - `log`: the partition log, segments, indexes and crash recovery.
 //! - `topic`: the registry of topics, their names and configs, persisted in the data
@@ -12,12 +13,16 @@
 //! - `storage`: the registry and every partition of one data directory, with the
 //!   flusher and retention threads.
 //! - `producer_ids`: the allocator of idempotent producer ids, persisted in blocks.
+//! - `processors`: the registry of deployed Wasm processors, and the log as the
+//!   runtime sees it (`LogStore`, state changelogs).
 
 pub mod broker;
 pub mod cli;
 pub mod group;
+pub mod http;
 pub mod kafka;
 pub mod log;
+pub mod processors;
 pub mod producer_ids;
 pub mod storage;
 pub mod topic;

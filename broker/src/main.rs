@@ -25,15 +25,18 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Demo(args) => weir_broker::cli::demo::run(args).await,
             #[cfg(feature = "perf")]
             Command::Perf(args) => weir_broker::cli::perf::run(args).await,
+            Command::Processor(args) => weir_broker::cli::processor::run(args).await,
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            // 1 by default; the API subcommands tell "refused" from "unreachable".
+            std::process::ExitCode::from(weir_broker::cli::client::exit_code(&e))
         }
     }
 }

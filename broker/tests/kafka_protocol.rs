@@ -228,6 +228,7 @@ async fn topic_admin_validates_names_configs_and_replication() {
     assert_eq!(create_topic(&mut c, "ok", 3, &[("retention.ms", "60000")]).await, 0);
     assert_eq!(create_topic(&mut c, "ok", 3, &[]).await, 36, "TOPIC_ALREADY_EXISTS");
     assert_eq!(create_topic(&mut c, "bad/name", 1, &[]).await, 17, "INVALID_TOPIC_EXCEPTION");
+    assert_eq!(create_topic(&mut c, "__mine", 1, &[]).await, 17, "__ is for internal topics");
     assert_eq!(
         create_topic(&mut c, "cfg", 1, &[("retention.ms", "soon")]).await,
         40,

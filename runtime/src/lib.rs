@@ -15,12 +15,14 @@
 //! - `processor`: a running processor's handle (status, pause, upgrade, stop).
 //! - `store`: the [`LogStore`] trait through which the runtime reaches the log;
 //!   `memory` is an in-memory implementation for tests and benchmarks.
+//! - `harness`: one instance fed directly, for benchmarks.
 //! - `state`, `logs`, `status`, `manifest`, `partitioner`, `guest_io`: the pieces
 //!   those use.
 
 pub mod bindings;
 mod engine;
 mod guest_io;
+pub mod harness;
 mod host;
 mod instance;
 pub mod limits;

@@ -553,7 +553,7 @@ fn dead_letter(
     OutputRecord { key: record.key, value: record.value, headers, timestamp: now }
 }
 
-fn to_wit(record: &InputRecord, partition: u32) -> bindings::InputRecord {
+pub(crate) fn to_wit(record: &InputRecord, partition: u32) -> bindings::InputRecord {
     bindings::InputRecord {
         key: record.key.as_ref().map(|b| b.to_vec()),
         value: record.value.as_ref().map(|b| b.to_vec()),

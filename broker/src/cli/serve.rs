@@ -2,22 +2,25 @@
 //!
 //! Settings come from flags, then `WEIR_*` environment variables, then a TOML config
 //! file (`--config`), then defaults: data in `./weir-data`, Kafka on
-//! `127.0.0.1:9092`.
+//! `127.0.0.1:9092`, the HTTP API on `127.0.0.1:8080`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tracing::info;
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 use crate::broker::{Broker, BrokerOptions};
+use crate::http::{self, AppState};
 use crate::kafka::server;
+use crate::processors::Processors;
 use crate::storage::{Storage, StorageOptions};
 
 /// Flags of `weir serve`. Each can also be set by its environment variable or in
@@ -34,6 +37,10 @@ pub struct ServeArgs {
     /// `kafka listening on HOST:PORT` [default: 127.0.0.1:9092]
     #[arg(long, env = "WEIR_KAFKA_ADDR", value_name = "HOST:PORT")]
     pub kafka_addr: Option<SocketAddr>,
+    /// The HTTP API's address; port 0 picks a free port, printed on stdout as
+    /// `http listening on HOST:PORT` [default: 127.0.0.1:8080]
+    #[arg(long, env = "WEIR_HTTP_ADDR", value_name = "HOST:PORT")]
+    pub http_addr: Option<SocketAddr>,
     /// Create topics the first time a client names them [default: true]
     #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS", value_name = "BOOL")]
     pub auto_create_topics: Option<bool>,
@@ -59,6 +66,7 @@ pub struct ServeArgs {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     kafka_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     auto_create_topics: Option<bool>,
     default_partitions: Option<u32>,
     max_message_bytes: Option<u32>,
@@ -73,6 +81,8 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     /// Where the Kafka listener binds.
     pub kafka_addr: SocketAddr,
+    /// Where the HTTP API binds.
+    pub http_addr: SocketAddr,
     /// Broker options.
     pub broker: BrokerOptions,
     /// Storage options, topic config defaults among them.
@@ -117,6 +127,10 @@ impl ServeArgs {
                 .kafka_addr
                 .or(file.kafka_addr)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092))),
+            http_addr: self
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             broker: BrokerOptions {
                 auto_create_topics: self
                     .auto_create_topics
@@ -130,7 +144,8 @@ impl ServeArgs {
     }
 }
 
-/// Runs the broker until ctrl-c or SIGTERM, then closes storage cleanly.
+/// Runs the broker until ctrl-c or SIGTERM, then stops the listeners and the
+/// processors and closes storage cleanly.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let storage = Storage::open(&config.data_dir, config.storage.clone())
@@ -141,18 +156,66 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             config.kafka_addr
         )
     })?;
+    let http_listener = TcpListener::bind(config.http_addr).await.with_context(|| {
+        format!(
+            "binding the HTTP API to {} (is another broker running there? set --http-addr)",
+            config.http_addr
+        )
+    })?;
     let bound = listener.local_addr()?;
+    let http_bound = http_listener.local_addr()?;
     let broker = Broker::new(storage.clone(), config.broker.clone(), bound)
         .context("opening the group coordinator")?;
+    let processors = open_processors(&broker, &config.data_dir).await?;
     println!("kafka listening on {bound}");
+    println!("http listening on {http_bound}");
     std::io::stdout().flush()?;
-    info!(data_dir = %config.data_dir.display(), %bound, "weir serving");
-    server::run(listener, Arc::clone(&broker), shutdown_signal()).await;
+    info!(data_dir = %config.data_dir.display(), %bound, %http_bound, "weir serving");
+    // One signal stops both listeners.
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let state = AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
+    let http_server =
+        tokio::spawn(http::run(http_listener, state, stop_requested(stopped.clone())));
+    server::run(listener, Arc::clone(&broker), stop_requested(stopped)).await;
+    if let Err(e) = http_server.await {
+        warn!(error = %e, "the HTTP API ended abnormally");
+    }
+    stop_processors(&processors).await;
     broker.shutdown();
     let closing = tokio::task::spawn_blocking(move || storage.close());
     closing.await?.context("closing storage")?;
     info!("clean shutdown");
     Ok(())
+}
+
+/// Opens the processors of the data directory (`<data-dir>/processors`) and
+/// restarts every deployment, on the blocking pool: modules compile (once each;
+/// later starts load them from `<data-dir>/processors/.cache`).
+pub async fn open_processors(
+    broker: &Arc<Broker>,
+    data_dir: &Path,
+) -> anyhow::Result<Arc<Processors>> {
+    let (broker, data_dir) = (Arc::clone(broker), data_dir.to_owned());
+    let opened = tokio::task::spawn_blocking(move || Processors::open_in(broker, &data_dir));
+    Ok(Arc::new(opened.await?.context("opening the processors")?))
+}
+
+/// Stops every processor's workers at their batch boundaries; call it before
+/// storage closes.
+pub async fn stop_processors(processors: &Arc<Processors>) {
+    let processors = Arc::clone(processors);
+    if let Err(e) = tokio::task::spawn_blocking(move || processors.shutdown()).await {
+        tracing::error!(error = %e, "stopping the processors failed");
+    }
+}
+
+/// Completes once `stopped` turns true (or its sender is gone).
+async fn stop_requested(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Completes on ctrl-c or SIGTERM.

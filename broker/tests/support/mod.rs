@@ -23,6 +23,8 @@ pub struct TestBroker {
     pub addr: SocketAddr,
     /// Its storage, closed cleanly by `stop`.
     pub storage: Arc<Storage>,
+    /// The broker the server runs (for tests that drive it in-process too).
+    pub broker: Arc<Broker>,
     /// Ends the accept loop.
     shutdown: Option<oneshot::Sender<()>>,
     /// The server task.
@@ -37,10 +39,10 @@ impl TestBroker {
         let addr = listener.local_addr().expect("local addr");
         let broker = Broker::new(Arc::clone(&storage), options, addr).expect("open broker");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server::run(listener, broker, async {
+        let task = tokio::spawn(server::run(listener, Arc::clone(&broker), async {
             let _ = rx.await;
         }));
-        TestBroker { addr, storage, shutdown: Some(tx), task }
+        TestBroker { addr, storage, broker, shutdown: Some(tx), task }
     }
 
     /// Stops accepting and closes storage cleanly.

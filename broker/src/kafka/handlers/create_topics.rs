@@ -1,6 +1,7 @@
 //! CreateTopics (key 19): topics with a partition count (-1: the broker default),
 //! a replication factor of 1 (-1: the default; there is one broker), and config
-//! overrides, each validated as the registry does.
+//! overrides, each validated as the registry does. Names starting with `__` are
+//! reserved for internal topics, which only the broker creates.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Api, storage_error};
 use crate::broker::Broker;
-use crate::topic::{TopicSpec, parse_log_config, validate_topic_name};
+use crate::topic::{TopicSpec, is_internal, parse_log_config, validate_topic_name};
 
 /// Versions 2 (the crate's lowest) to 7, as Kafka 3.0 serves.
 pub const API: Api = Api { key: ApiKey::CreateTopics, min: 2, max: 7 };
@@ -41,6 +42,16 @@ pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopic
                     format!(
                         "replication factor {} is more than the 1 broker available",
                         topic.replication_factor
+                    ),
+                );
+            }
+            if is_internal(&topic.name.0) {
+                return fail(
+                    ResponseError::InvalidTopicException,
+                    format!(
+                        "{} starts with \"__\", which is reserved for internal topics: \
+                         choose another name",
+                        &*topic.name.0
                     ),
                 );
             }

@@ -9,7 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{Api, storage_error};
 use crate::broker::Broker;
-use crate::group::OFFSETS_TOPIC;
+use crate::topic::is_internal;
 
 /// Versions 1 (the crate's lowest) to 6, as Kafka 3.0 serves.
 pub const API: Api = Api { key: ApiKey::DeleteTopics, min: 1, max: 6 };
@@ -33,7 +33,7 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopic
                         "topics are deleted by name",
                     )));
             };
-            if &*name.0 == OFFSETS_TOPIC {
+            if is_internal(&name.0) {
                 return result
                     .with_error_code(ResponseError::InvalidRequest.code())
                     .with_error_message(Some(StrBytes::from_static_str(

@@ -17,8 +17,8 @@ use tracing::{debug, warn};
 
 use super::Api;
 use crate::broker::Broker;
-use crate::group::OFFSETS_TOPIC;
 use crate::log::{AppendError, Durability};
+use crate::topic::is_internal;
 
 /// Versions 3 (the crate's lowest; v2 batches need it) to 9, as Kafka 3.0 serves.
 pub const API: Api = Api { key: ApiKey::Produce, min: 3, max: 9 };
@@ -37,10 +37,11 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
                 .ok()
                 .and_then(|p| broker.storage.partition(&topic.name.0, p));
             let result = match (acks, partition, data.records) {
-                // Clients may read the offsets topic, never write it (as Kafka).
-                (-1..=1, Some(_), _) if &*topic.name.0 == OFFSETS_TOPIC => Err((
+                // Clients may read internal topics (committed offsets, processor
+                // state), never write them (as Kafka).
+                (-1..=1, Some(_), _) if is_internal(&topic.name.0) => Err((
                     ResponseError::InvalidTopicException,
-                    format!("{OFFSETS_TOPIC} is internal: clients cannot produce to it"),
+                    format!("{} is internal: clients cannot produce to it", &*topic.name.0),
                 )),
                 (-1..=1, Some(partition), Some(records)) => {
                     // The request's bytes go to the segment file as they are. Under

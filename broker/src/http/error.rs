@@ -1,0 +1,82 @@
+//! The API's one error shape: a status code and `{"error": "..."}`, whose message
+//! says what went wrong and what to do about it.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tracing::error;
+
+use crate::processors::ProcessorError;
+
+/// An answer other than success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// 4xx for the caller's mistakes, 5xx for the broker's.
+    pub status: StatusCode,
+    /// Shown to the caller as is.
+    pub message: String,
+}
+
+/// The body of every error answer.
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    /// What went wrong and what to do.
+    error: &'a str,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 500: the broker failed; the details go to its log, not to the caller.
+    pub fn internal(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} failed inside the broker: see the broker's log, then retry"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: &self.message })).into_response()
+    }
+}
+
+impl From<ProcessorError> for ApiError {
+    fn from(e: ProcessorError) -> Self {
+        let status =
+            StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            error!(error = %e, "processor operation failed");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn answers_json_with_the_status() {
+        let response = ApiError::bad_request("field `module` is empty").into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json, serde_json::json!({"error": "field `module` is empty"}));
+    }
+}

@@ -1,0 +1,477 @@
+//! Processors as the broker hosts them: the registry of deployments, durable in
+//! the data directory and restarted at every open, over the runtime's workers.
+//!
+//! Layout:
+//! - `store`: [`BrokerStore`], the runtime's `LogStore` over the broker's
+//!   partitions, and the state changelogs `__weir_state.<processor>`.
+//! - `deployment`: a deployment's files, `manifest.json` and `module.wasm`.
+//! - `error`: [`ProcessorError`] and the HTTP status of each.
+//!
+//! A deployment owns: its directory under `<data-dir>/processors/`, its state
+//! changelog topic, and the committed offsets of the consumer group named like
+//! it. It creates, and leaves behind when deleted (they hold user data), its
+//! dead-letter topic `<name>.dead-letter`. Its input and output topics must
+//! exist before it is deployed.
+//!
+//! Changes (deploy, upgrade, pause, resume, delete) are serialized by one lock,
+//! held while a module compiles; reads (list, get, logs) never wait for them.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use serde::Serialize;
+use tracing::{info, warn};
+use weir_runtime::manifest::Manifest;
+use weir_runtime::status::ProcessorStatus;
+use weir_runtime::store::LogStore;
+use weir_runtime::{LogLine, Processor, Runtime, RuntimeOptions};
+
+use crate::broker::Broker;
+use crate::group::GroupError;
+use crate::storage::StorageError;
+use crate::topic::{TopicError, TopicSpec, is_internal};
+
+pub mod deployment;
+mod error;
+pub mod store;
+
+use deployment::DeploymentRecord;
+pub use error::ProcessorError;
+pub use store::{BrokerStore, STATE_TOPIC_PREFIX, state_topic};
+
+/// The registry's directory under the data directory.
+pub const PROCESSORS_DIR: &str = "processors";
+/// Compiled components, under the registry's directory.
+const CACHE_DIR: &str = ".cache";
+/// A deployment being written, renamed into place when complete.
+const NEW_PREFIX: &str = ".new-";
+/// A deployment being deleted: its state topic and offsets go, then the directory.
+const DELETING_PREFIX: &str = ".deleting-";
+
+/// A deployed processor as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessorInfo {
+    /// The manifest in force.
+    pub manifest: Manifest,
+    /// Paused by the operator.
+    pub paused: bool,
+    /// 1 at deployment, +1 per upgrade.
+    pub version: u32,
+    /// When this version was deployed, ms since the epoch.
+    pub deployed_at_ms: i64,
+    /// What its workers are doing.
+    pub status: ProcessorStatus,
+}
+
+/// One running deployment.
+#[derive(Debug, Clone)]
+struct Deployment {
+    /// The runtime's handle on its workers.
+    processor: Processor,
+    /// What is on disk.
+    record: DeploymentRecord,
+}
+
+/// The deployed processors of one broker.
+#[derive(Debug)]
+pub struct Processors {
+    /// Topics, groups and append notifications.
+    broker: Arc<Broker>,
+    /// Compiles modules and runs workers.
+    runtime: Runtime,
+    /// The log as workers see it.
+    store: Arc<BrokerStore>,
+    /// `<data-dir>/processors`.
+    dir: PathBuf,
+    /// Running deployments by name.
+    deployments: RwLock<BTreeMap<String, Deployment>>,
+    /// Held by every change; true once `shutdown` ran, after which changes are
+    /// refused.
+    admin: Mutex<bool>,
+}
+
+impl Processors {
+    /// The registry of the data directory `data_dir`: deployments under
+    /// `<data_dir>/processors`, compiled components cached in its `.cache`.
+    /// Blocks while modules compile (once each; later opens hit the cache).
+    pub fn open_in(broker: Arc<Broker>, data_dir: &Path) -> Result<Processors, ProcessorError> {
+        let dir = data_dir.join(PROCESSORS_DIR);
+        let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(dir.join(CACHE_DIR)) })?;
+        Processors::open(broker, runtime, dir)
+    }
+
+    /// Opens the registry under `dir` and restarts every deployment found, paused
+    /// ones paused. A deployment that cannot be read or started is logged and
+    /// skipped (delete it, or fix it and restart). Blocks while modules compile.
+    pub fn open(
+        broker: Arc<Broker>,
+        runtime: Runtime,
+        dir: PathBuf,
+    ) -> Result<Processors, ProcessorError> {
+        fs::create_dir_all(&dir).map_err(ProcessorError::io(&dir))?;
+        let processors = Processors {
+            store: Arc::new(BrokerStore::new(Arc::clone(&broker))),
+            broker,
+            runtime,
+            deployments: RwLock::new(BTreeMap::new()),
+            admin: Mutex::new(false),
+            dir,
+        };
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&processors.dir).map_err(ProcessorError::io(&processors.dir))? {
+            let entry = entry.map_err(ProcessorError::io(&processors.dir))?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if !entry.path().is_dir() {
+                continue;
+            }
+            if let Some(deleted) = name.strip_prefix(DELETING_PREFIX) {
+                processors.finish_delete(deleted, &entry.path());
+            } else if name.starts_with(NEW_PREFIX) {
+                // A deployment that never completed: it was never acknowledged.
+                remove_dir(&entry.path());
+            } else if !name.starts_with('.') {
+                names.push(name);
+            }
+        }
+        names.sort();
+        for name in &names {
+            if let Err(reason) = processors.restart(name) {
+                warn!(processor = %name, %reason, "skipping a deployment that cannot start: fix or delete it");
+            }
+        }
+        let running = processors.deployments.read().len();
+        info!(dir = %processors.dir.display(), running, "processors open");
+        Ok(processors)
+    }
+
+    /// Starts a deployment found on disk.
+    fn restart(&self, name: &str) -> Result<(), String> {
+        let (record, wasm) = deployment::load(&self.dir.join(name))?;
+        let module = self.runtime.compile(&wasm).map_err(|e| e.to_string())?;
+        let manifest = record.manifest.clone();
+        let state = state_topic(name);
+        if self.broker.storage.topic(&state).is_none() {
+            let partitions = self.store.partitions(&manifest.input).map_err(|e| e.to_string())?;
+            store::create_state_topic(&self.broker.storage, name, partitions)
+                .map_err(|e| format!("recreating {state}: {e}"))?;
+        }
+        self.store.register(name, &manifest.input);
+        let store: Arc<dyn LogStore> = self.store.clone();
+        let processor = self.runtime.start(manifest, module, store).map_err(|e| e.to_string())?;
+        if record.paused {
+            processor.pause();
+        }
+        info!(
+            processor = name,
+            version = record.version,
+            paused = record.paused,
+            "processor restarted"
+        );
+        self.deployments.write().insert(name.to_owned(), Deployment { processor, record });
+        Ok(())
+    }
+
+    /// Deploys a new processor: checks the manifest and its topics, compiles the
+    /// module, creates the dead-letter topic (if missing) and the state
+    /// changelog, persists the deployment and starts it. Blocks while compiling.
+    pub fn deploy(&self, manifest: Manifest, wasm: &[u8]) -> Result<ProcessorInfo, ProcessorError> {
+        let _admin = self.admin()?;
+        manifest.validate()?;
+        let name = manifest.name.clone();
+        if name.starts_with('.') {
+            return Err(ProcessorError::ReservedName(name));
+        }
+        if self.deployments.read().contains_key(&name) || self.dir.join(&name).exists() {
+            return Err(ProcessorError::AlreadyExists(name));
+        }
+        let partitions = self.topic_partitions(&manifest.input)?;
+        for output in &manifest.outputs {
+            if is_internal(output) {
+                return Err(ProcessorError::InternalTopic(output.clone()));
+            }
+            self.topic_partitions(output)?;
+        }
+        if !self.broker.groups.describe_group(&name).members.is_empty() {
+            return Err(ProcessorError::GroupInUse(name));
+        }
+        let module = self.runtime.compile(wasm)?;
+
+        self.create_dead_letter_topic(&manifest)?;
+        let state = state_topic(&name);
+        if self.broker.storage.topic(&state).is_some() {
+            // No deployment has this name, so this is a leftover (its directory
+            // was removed by hand, say): start clean.
+            warn!(topic = %state, "deleting a stale state changelog");
+            self.delete_topic(&state)?;
+        }
+        store::create_state_topic(&self.broker.storage, &name, partitions).map_err(|source| {
+            ProcessorError::Storage { what: format!("creating {state}"), source }
+        })?;
+        let record = DeploymentRecord {
+            manifest: manifest.clone(),
+            paused: false,
+            version: 1,
+            deployed_at_ms: now_ms(),
+        };
+        let started = self.persist_new(&record, wasm).and_then(|()| {
+            self.store.register(&name, &manifest.input);
+            let store: Arc<dyn LogStore> = self.store.clone();
+            self.runtime
+                .start(manifest, module, store)
+                .map_err(|source| ProcessorError::Start { name: name.clone(), source })
+        });
+        let processor = match started {
+            Ok(processor) => processor,
+            Err(e) => {
+                self.store.unregister(&name);
+                remove_dir(&self.dir.join(&name));
+                let _ = self.delete_topic(&state);
+                return Err(e);
+            }
+        };
+        info!(processor = %name, "processor deployed");
+        let deployment = Deployment { processor, record };
+        let answer = info(&deployment);
+        self.deployments.write().insert(name, deployment);
+        Ok(answer)
+    }
+
+    /// Every deployed processor, by name.
+    pub fn list(&self) -> Vec<ProcessorInfo> {
+        self.deployments.read().values().map(info).collect()
+    }
+
+    /// One processor.
+    pub fn get(&self, name: &str) -> Result<ProcessorInfo, ProcessorError> {
+        Ok(info(&self.deployment(name)?))
+    }
+
+    /// Pauses a processor at its workers' next batch boundary; it stays paused
+    /// across restarts until resumed.
+    pub fn pause(&self, name: &str) -> Result<ProcessorInfo, ProcessorError> {
+        self.set_paused(name, true)
+    }
+
+    /// Resumes a processor paused by the operator or by its error policy.
+    pub fn resume(&self, name: &str) -> Result<ProcessorInfo, ProcessorError> {
+        self.set_paused(name, false)
+    }
+
+    fn set_paused(&self, name: &str, paused: bool) -> Result<ProcessorInfo, ProcessorError> {
+        let _admin = self.admin()?;
+        let mut deployment = self.deployment(name)?;
+        deployment.record.paused = paused;
+        let dir = self.dir.join(name);
+        deployment::write_record(&dir, &deployment.record).map_err(ProcessorError::io(&dir))?;
+        match paused {
+            true => deployment.processor.pause(),
+            false => deployment.processor.resume(),
+        }
+        let answer = info(&deployment);
+        self.deployments.write().insert(name.to_owned(), deployment);
+        Ok(answer)
+    }
+
+    /// Swaps in a new module (and config, if given) at the workers' next batch
+    /// boundary, keeping offsets and state. Blocks while compiling.
+    pub fn upgrade(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        config: Option<BTreeMap<String, String>>,
+    ) -> Result<ProcessorInfo, ProcessorError> {
+        let _admin = self.admin()?;
+        let mut deployment = self.deployment(name)?;
+        let mut manifest = deployment.record.manifest.clone();
+        if let Some(config) = config {
+            manifest.config = config;
+        }
+        manifest.validate()?;
+        let module = self.runtime.compile(wasm)?;
+        let record = DeploymentRecord {
+            manifest: manifest.clone(),
+            paused: deployment.record.paused,
+            version: deployment.record.version + 1,
+            deployed_at_ms: now_ms(),
+        };
+        let dir = self.dir.join(name);
+        deployment::write_module(&dir, wasm).map_err(ProcessorError::io(&dir))?;
+        deployment::write_record(&dir, &record).map_err(ProcessorError::io(&dir))?;
+        deployment.processor.upgrade(module, manifest);
+        info!(processor = name, version = record.version, "processor upgraded");
+        deployment.record = record;
+        let answer = info(&deployment);
+        self.deployments.write().insert(name.to_owned(), deployment);
+        Ok(answer)
+    }
+
+    /// Stops a processor and deletes it with its state changelog and its
+    /// consumer group's offsets. Its dead-letter topic stays. Also removes a
+    /// deployment that is on disk but could not start.
+    pub fn delete(&self, name: &str) -> Result<(), ProcessorError> {
+        let _admin = self.admin()?;
+        let not_found = || ProcessorError::NotFound(name.to_owned());
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if name.is_empty() || name.starts_with('.') || !name.chars().all(legal) {
+            return Err(not_found());
+        }
+        let dir = self.dir.join(name);
+        let running = self.deployments.write().remove(name);
+        if running.is_none() && !dir.exists() {
+            return Err(not_found());
+        }
+        // From here the deletion is durable: an open finishes it after a crash.
+        let doomed = self.dir.join(format!("{DELETING_PREFIX}{name}"));
+        let renamed = fs::rename(&dir, &doomed).and_then(|()| deployment::sync_dir(&self.dir));
+        if let Err(e) = renamed {
+            if let Some(running) = running {
+                self.deployments.write().insert(name.to_owned(), running);
+            }
+            return Err(ProcessorError::Io { path: dir, source: e });
+        }
+        if let Some(running) = running {
+            running.processor.stop();
+        }
+        self.store.unregister(name);
+        self.finish_delete(name, &doomed);
+        info!(processor = name, "processor deleted");
+        Ok(())
+    }
+
+    /// Up to `limit` log lines of a processor after sequence number `after_seq`.
+    pub fn logs(
+        &self,
+        name: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<LogLine>, ProcessorError> {
+        Ok(self.deployment(name)?.processor.logs(after_seq, limit))
+    }
+
+    /// Stops every processor's workers at their batch boundaries (in parallel)
+    /// and refuses changes from then on. Deployments stay on disk.
+    pub fn shutdown(&self) {
+        let mut admin = self.admin.lock();
+        if *admin {
+            return;
+        }
+        *admin = true;
+        let running: Vec<Processor> =
+            self.deployments.read().values().map(|d| d.processor.clone()).collect();
+        std::thread::scope(|scope| {
+            for processor in &running {
+                scope.spawn(|| processor.stop());
+            }
+        });
+        info!(processors = running.len(), "processors stopped");
+    }
+
+    fn admin(&self) -> Result<MutexGuard<'_, bool>, ProcessorError> {
+        let admin = self.admin.lock();
+        match *admin {
+            true => Err(ProcessorError::ShuttingDown),
+            false => Ok(admin),
+        }
+    }
+
+    fn deployment(&self, name: &str) -> Result<Deployment, ProcessorError> {
+        let found = self.deployments.read().get(name).cloned();
+        found.ok_or_else(|| ProcessorError::NotFound(name.to_owned()))
+    }
+
+    fn topic_partitions(&self, topic: &str) -> Result<u32, ProcessorError> {
+        let spec = self.broker.storage.topic(topic);
+        spec.map(|t| t.partitions).ok_or_else(|| ProcessorError::UnknownTopic(topic.to_owned()))
+    }
+
+    fn create_dead_letter_topic(&self, manifest: &Manifest) -> Result<(), ProcessorError> {
+        let name = manifest.dead_letter_topic();
+        if self.broker.storage.topic(&name).is_some() {
+            return Ok(());
+        }
+        let spec = TopicSpec { name: name.clone(), partitions: 1, configs: BTreeMap::new() };
+        match self.broker.storage.create_topic(spec) {
+            Ok(_) => Ok(()),
+            Err(e) if store::already_exists(&e) => Ok(()),
+            Err(source) => {
+                Err(ProcessorError::Storage { what: format!("creating {name}"), source })
+            }
+        }
+    }
+
+    fn delete_topic(&self, topic: &str) -> Result<(), ProcessorError> {
+        match self.broker.storage.delete_topic(topic) {
+            Ok(()) | Err(StorageError::Topic(TopicError::UnknownTopic(_))) => Ok(()),
+            Err(source) => {
+                Err(ProcessorError::Storage { what: format!("deleting {topic}"), source })
+            }
+        }
+    }
+
+    /// Writes a new deployment's directory beside its final place, then renames it
+    /// there: a crash leaves the deployment whole or absent.
+    fn persist_new(&self, record: &DeploymentRecord, wasm: &[u8]) -> Result<(), ProcessorError> {
+        let name = &record.manifest.name;
+        let new = self.dir.join(format!("{NEW_PREFIX}{name}"));
+        let written = (|| -> io::Result<()> {
+            remove_dir(&new);
+            fs::create_dir(&new)?;
+            deployment::write_module(&new, wasm)?;
+            deployment::write_record(&new, record)?;
+            fs::rename(&new, self.dir.join(name))?;
+            deployment::sync_dir(&self.dir)
+        })();
+        written.map_err(|source| {
+            remove_dir(&new);
+            ProcessorError::Io { path: new, source }
+        })
+    }
+
+    /// Removes what a deleted processor owned. Each step tolerates what an
+    /// earlier, interrupted attempt already did; failures are logged and the
+    /// directory kept, so the next open tries again.
+    fn finish_delete(&self, name: &str, doomed: &Path) {
+        let mut done = true;
+        if let Err(e) = self.delete_topic(&state_topic(name)) {
+            warn!(processor = name, error = %e, "deleting the state changelog failed");
+            done = false;
+        }
+        match self.broker.groups.delete_group(name) {
+            Ok(()) | Err(GroupError::GroupIdNotFound) => {}
+            Err(e) => {
+                warn!(processor = name, error = %e, "the processor's consumer group offsets stay");
+            }
+        }
+        if done {
+            remove_dir(doomed);
+        }
+    }
+}
+
+fn info(deployment: &Deployment) -> ProcessorInfo {
+    let record = &deployment.record;
+    ProcessorInfo {
+        manifest: record.manifest.clone(),
+        paused: record.paused,
+        version: record.version,
+        deployed_at_ms: record.deployed_at_ms,
+        status: deployment.processor.status(),
+    }
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(e) = fs::remove_dir_all(dir)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        warn!(dir = %dir.display(), error = %e, "could not remove a directory");
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

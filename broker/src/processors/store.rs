@@ -1,0 +1,455 @@
+//! The log as processors see it: [`BrokerStore`] implements the runtime's
+//! [`LogStore`] over the broker's partitions, and keeps each processor's
+//! checkpoints (keyed state and input offsets) in its state changelog.
+//!
+//! ## The state changelog
+//!
+//! The internal topic `__weir_state.<processor>` has one partition per input
+//! partition, and retention off (`retention.ms=-1`, `retention.bytes=-1`, as
+//! `__consumer_offsets`): every commit must stay readable. One commit is **one
+//! batch**, so crash recovery (which cuts a partition at its first torn or
+//! corrupt batch) keeps all of it or none of it: state and offset move together.
+//!
+//! | record         | key                | value                                  |
+//! |----------------|--------------------|----------------------------------------|
+//! | each changed key, in key order | `s` + the user's key | the new value; null deletes the key |
+//! | last, always   | `o`                | the next input offset, u64 big-endian  |
+//!
+//! A commit with no state change still writes the `o` record. Loading a
+//! checkpoint replays the partition from its start: each batch that ends with an
+//! `o` record is applied whole; anything else is skipped with a warning (clients
+//! cannot produce to internal topics, so only damage makes one).
+//!
+//! The changelog is the truth. After each commit the offset is also committed for
+//! the consumer group named like the processor (through the coordinator's offset
+//! store, with no member or generation), so Kafka tools see the processor's
+//! position and lag. When a partition has no commit in the changelog but the group
+//! has an offset for it (an operator set it with Kafka tools, or a consumer group
+//! of that name existed before the processor), the processor starts there.
+//!
+//! Durability follows the topics' own setting: under `durability=sync` outputs
+//! are fsynced when appended (before the runtime commits) and the commit when
+//! written; under interval durability a power loss can lose the last interval
+//! of both, like any acknowledged write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use tracing::{debug, warn};
+use weir_runtime::store::{
+    Bounds, Checkpoint, Commit, Header, InputRecord, LogStore, OutputRecord, StoreError,
+};
+
+use crate::broker::Broker;
+use crate::group::{OffsetAndMetadata, TopicPartition};
+use crate::log::record::{self, BatchBuilder, Compression, Record};
+use crate::log::{AppendError, Partition, ReadError, batch};
+use crate::storage::{Storage, StorageError};
+use crate::topic::{TopicError, TopicSpec, is_internal};
+
+/// What the names of state changelog topics start with.
+pub const STATE_TOPIC_PREFIX: &str = "__weir_state.";
+
+/// The key of a commit's last record, whose value is the next input offset.
+const OFFSET_KEY: &[u8] = b"o";
+/// The byte put before a user's key in a state record's key.
+const STATE_KEY_PREFIX: u8 = b's';
+/// How much of a changelog one replay read asks for.
+const REPLAY_CHUNK: usize = 1 << 20;
+/// The longest a `wait` sleeps before looking at the partition again, in case an
+/// append did not call `notify_appended`.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// The state changelog topic of the processor `name`.
+pub fn state_topic(name: &str) -> String {
+    format!("{STATE_TOPIC_PREFIX}{name}")
+}
+
+/// Creates the state changelog of `processor` with `partitions` partitions (one
+/// per input partition), retention off and room for large commits.
+pub fn create_state_topic(
+    storage: &Storage,
+    processor: &str,
+    partitions: u32,
+) -> Result<TopicSpec, StorageError> {
+    let configs = [
+        ("retention.ms", "-1"),
+        ("retention.bytes", "-1"),
+        // A commit is one batch holding every key a batch of input changed.
+        ("max.message.bytes", "1073741824"),
+    ];
+    let configs = configs.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+    storage.create_topic(TopicSpec { name: state_topic(processor), partitions, configs })
+}
+
+/// The broker's [`LogStore`]: partitions from storage, checkpoints in state
+/// changelogs, offsets mirrored to consumer groups.
+#[derive(Debug)]
+pub struct BrokerStore {
+    /// Partitions, the group coordinator and the append notifications.
+    broker: Arc<Broker>,
+    /// Each registered processor's input topic, to name the partitions of its
+    /// consumer group's offsets.
+    inputs: RwLock<HashMap<String, String>>,
+}
+
+impl BrokerStore {
+    /// A store over `broker`'s partitions.
+    pub fn new(broker: Arc<Broker>) -> BrokerStore {
+        BrokerStore { broker, inputs: RwLock::new(HashMap::new()) }
+    }
+
+    /// Tells the store which topic `processor` consumes, so its commits also go
+    /// to its consumer group (and the group's offsets can seed its checkpoints).
+    pub fn register(&self, processor: &str, input: &str) {
+        self.inputs.write().insert(processor.to_owned(), input.to_owned());
+    }
+
+    /// Forgets a processor registered with `register`.
+    pub fn unregister(&self, processor: &str) {
+        self.inputs.write().remove(processor);
+    }
+
+    fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, StoreError> {
+        let storage = &self.broker.storage;
+        storage.partition(topic, partition).ok_or_else(|| match storage.topic(topic) {
+            None => StoreError::UnknownTopic(topic.to_owned()),
+            Some(_) => StoreError::UnknownPartition { topic: topic.to_owned(), partition },
+        })
+    }
+
+    /// The processor's consumer group position for an input partition.
+    fn input_partition(&self, processor: &str, partition: u32) -> Option<TopicPartition> {
+        let topic = self.inputs.read().get(processor)?.clone();
+        Some(TopicPartition { topic, partition: i32::try_from(partition).ok()? })
+    }
+
+    /// The offset the group named like the processor committed for a partition.
+    fn group_offset(&self, processor: &str, partition: u32) -> Option<u64> {
+        let tp = self.input_partition(processor, partition)?;
+        let committed = self.broker.groups.offsets().fetch(processor, &tp)?;
+        u64::try_from(committed.offset).ok()
+    }
+
+    /// Mirrors a commit to the group; the changelog already has it, so a failure
+    /// here only makes Kafka tools see an older position.
+    fn commit_group_offset(&self, processor: &str, partition: u32, next: u64, now_ms: i64) {
+        let Some(tp) = self.input_partition(processor, partition) else {
+            return debug!(processor, partition, "not registered: no group offset committed");
+        };
+        let offset = OffsetAndMetadata {
+            offset: next as i64,
+            leader_epoch: None,
+            metadata: String::new(),
+            commit_timestamp: now_ms,
+        };
+        if let Err(e) = self.broker.groups.offsets().commit(processor, &[(tp, offset)]) {
+            warn!(processor, partition, error = %e, "mirroring a commit to the consumer group failed");
+        }
+    }
+}
+
+impl LogStore for BrokerStore {
+    fn partitions(&self, topic: &str) -> Result<u32, StoreError> {
+        let spec = self.broker.storage.topic(topic);
+        spec.map(|t| t.partitions).ok_or_else(|| StoreError::UnknownTopic(topic.to_owned()))
+    }
+
+    fn bounds(&self, topic: &str, partition: u32) -> Result<Bounds, StoreError> {
+        let log = self.partition(topic, partition)?;
+        Ok(Bounds { log_start: log.log_start_offset(), high_watermark: log.high_watermark() })
+    }
+
+    fn offset_for_timestamp(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let log = self.partition(topic, partition)?;
+        let found = log.offset_for_timestamp(timestamp);
+        Ok(found.map_err(|e| read_error(topic, partition, e))?.map(|(offset, _)| offset))
+    }
+
+    fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: u64,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<InputRecord>, StoreError> {
+        let log = self.partition(topic, partition)?;
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        // Reads return whole batches from the one holding `next`: records before
+        // `offset` are skipped, and a read that held only those (or control
+        // batches) is followed by the next one.
+        let mut next = offset;
+        loop {
+            let read =
+                log.read(next, max_bytes.max(1)).map_err(|e| read_error(topic, partition, e))?;
+            let Some(slice) = read.slice else { return Ok(records) };
+            let data = slice.read().map_err(|e| {
+                StoreError::Other(format!("reading {topic}-{partition} at offset {next}: {e}"))
+            })?;
+            let before = next;
+            for found in batch::split(&data) {
+                let one = found.map_err(|e| corrupt(topic, partition, next, &e))?;
+                let header = batch::BatchHeader::parse(one)
+                    .map_err(|e| corrupt(topic, partition, next, &e))?;
+                next = header.last_offset() as u64 + 1;
+                if header.is_control() {
+                    continue;
+                }
+                let decoded = record::decode_batch(one)
+                    .map_err(|e| corrupt(topic, partition, header.base_offset() as u64, &e))?;
+                for r in decoded.into_iter().filter(|r| r.offset as u64 >= offset) {
+                    let size = record_size(&r);
+                    if records.len() >= max_records.max(1)
+                        || (!records.is_empty() && bytes + size > max_bytes)
+                    {
+                        return Ok(records);
+                    }
+                    bytes += size;
+                    records.push(input_record(r));
+                }
+            }
+            if !records.is_empty() || next >= read.high_watermark || next <= before {
+                return Ok(records);
+            }
+        }
+    }
+
+    fn wait(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> bool {
+        let now = Instant::now();
+        let deadline = now.checked_add(timeout).unwrap_or(now + Duration::from_secs(86_400));
+        let Some(log) = self.broker.storage.partition(topic, partition) else {
+            // Gone (or not yet made): nothing will arrive, but do not spin.
+            std::thread::sleep(timeout.min(WAIT_SLICE));
+            return false;
+        };
+        loop {
+            // The count first: an append after the check below bumps it, so the
+            // wait returns at once.
+            let seen = self.broker.appends_seen();
+            if log.high_watermark() > offset {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.broker.wait_appended(seen, deadline.min(now + WAIT_SLICE));
+        }
+    }
+
+    fn append(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: Vec<OutputRecord>,
+    ) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if is_internal(topic) {
+            return Err(StoreError::Other(format!(
+                "{topic} is an internal topic: processors cannot write to it"
+            )));
+        }
+        let log = self.partition(topic, partition)?;
+        let mut builder = BatchBuilder::new(0, Compression::None);
+        for r in &records {
+            let headers: Vec<record::Header> = r.headers.iter().map(log_header).collect();
+            builder.push(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers);
+        }
+        let batch = builder.build().map_err(|e| {
+            StoreError::Other(format!(
+                "encoding {} records for {topic}-{partition}: {e}",
+                records.len()
+            ))
+        })?;
+        log.append(&batch).map_err(|e| append_error(topic, partition, e))?;
+        self.broker.notify_appended();
+        Ok(())
+    }
+
+    fn load_checkpoint(&self, processor: &str, partition: u32) -> Result<Checkpoint, StoreError> {
+        let topic = state_topic(processor);
+        let log = self.partition(&topic, partition)?;
+        let mut checkpoint = replay(&log, &topic, partition)?;
+        if checkpoint.next_offset.is_none() {
+            checkpoint.next_offset = self.group_offset(processor, partition);
+        }
+        Ok(checkpoint)
+    }
+
+    fn commit(&self, processor: &str, partition: u32, commit: Commit) -> Result<(), StoreError> {
+        let topic = state_topic(processor);
+        let log = self.partition(&topic, partition)?;
+        let now = now_ms();
+        let mut builder = BatchBuilder::new(0, Compression::None);
+        let mut key = Vec::new();
+        for (user_key, value) in &commit.state {
+            key.clear();
+            key.push(STATE_KEY_PREFIX);
+            key.extend_from_slice(user_key);
+            builder.push(now, Some(&key), value.as_deref(), &[]);
+        }
+        builder.push(now, Some(OFFSET_KEY), Some(&commit.next_offset.to_be_bytes()), &[]);
+        let batch = builder.build().map_err(|e| {
+            StoreError::Other(format!(
+                "encoding the commit of {processor} partition {partition}: {e}"
+            ))
+        })?;
+        // No notify_appended: nothing waits on a changelog but Kafka consumers,
+        // whose long polls end on their own; waking every worker would not pay.
+        log.append(&batch).map_err(|e| append_error(&topic, partition, e))?;
+        self.commit_group_offset(processor, partition, commit.next_offset, now);
+        Ok(())
+    }
+}
+
+/// Rebuilds a checkpoint from a changelog partition, from its start.
+fn replay(log: &Partition, topic: &str, partition: u32) -> Result<Checkpoint, StoreError> {
+    let mut checkpoint = Checkpoint::default();
+    let (mut next, end) = (log.log_start_offset(), log.high_watermark());
+    while next < end {
+        let read = log.read(next, REPLAY_CHUNK).map_err(|e| read_error(topic, partition, e))?;
+        let Some(slice) = read.slice else { break };
+        let data = slice.read().map_err(|e| {
+            StoreError::Other(format!("reading {topic}-{partition} at offset {next}: {e}"))
+        })?;
+        let before = next;
+        for found in batch::split(&data) {
+            let one = found.map_err(|e| corrupt(topic, partition, next, &e))?;
+            let header =
+                batch::BatchHeader::parse(one).map_err(|e| corrupt(topic, partition, next, &e))?;
+            next = header.last_offset() as u64 + 1;
+            if header.is_control() {
+                continue;
+            }
+            match record::decode_batch(one) {
+                Ok(records) => apply_commit(&mut checkpoint, records, topic, partition),
+                Err(e) => warn!(topic, partition, offset = header.base_offset(), error = %e,
+                    "skipping an undecodable batch of a state changelog"),
+            }
+        }
+        if next <= before {
+            warn!(
+                topic,
+                partition,
+                offset = next,
+                "state changelog stopped advancing; replay ends here"
+            );
+            break;
+        }
+    }
+    Ok(checkpoint)
+}
+
+/// Applies one commit (one batch) whole, or skips it if it does not end with an
+/// offset record.
+fn apply_commit(checkpoint: &mut Checkpoint, records: Vec<Record>, topic: &str, partition: u32) {
+    let next_offset = records.last().and_then(|last| match (&last.key, &last.value) {
+        (Some(key), Some(value)) if key.as_ref() == OFFSET_KEY => {
+            <[u8; 8]>::try_from(value.as_ref()).ok().map(u64::from_be_bytes)
+        }
+        _ => None,
+    });
+    let Some(next_offset) = next_offset else {
+        let offset = records.first().map_or(-1, |r| r.offset);
+        return warn!(
+            topic,
+            partition, offset, "skipping a state changelog batch with no offset record"
+        );
+    };
+    for r in &records[..records.len() - 1] {
+        match r.key.as_deref() {
+            Some([STATE_KEY_PREFIX, user_key @ ..]) => match &r.value {
+                Some(value) => drop(checkpoint.state.insert(user_key.to_vec(), value.to_vec())),
+                None => drop(checkpoint.state.remove(user_key)),
+            },
+            _ => warn!(
+                topic,
+                partition,
+                offset = r.offset,
+                "skipping a state record with an unknown key"
+            ),
+        }
+    }
+    checkpoint.next_offset = Some(next_offset);
+}
+
+/// Bytes a record counts against a read's `max_bytes`: key, value and headers.
+fn record_size(r: &Record) -> usize {
+    let len = |b: &Option<bytes::Bytes>| b.as_ref().map_or(0, |b| b.len());
+    len(&r.key)
+        + len(&r.value)
+        + r.headers.iter().map(|h| h.key.len() + len(&h.value)).sum::<usize>()
+}
+
+fn input_record(r: Record) -> InputRecord {
+    let headers = r.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect();
+    InputRecord {
+        offset: r.offset as u64,
+        timestamp: r.timestamp,
+        key: r.key,
+        value: r.value,
+        headers,
+    }
+}
+
+fn log_header(h: &Header) -> record::Header {
+    record::Header { key: h.key.clone(), value: h.value.clone() }
+}
+
+fn read_error(topic: &str, partition: u32, e: ReadError) -> StoreError {
+    match e {
+        ReadError::OffsetOutOfRange { offset, log_start_offset, high_watermark } => {
+            StoreError::OffsetOutOfRange {
+                topic: topic.to_owned(),
+                partition,
+                offset,
+                log_start: log_start_offset,
+                high_watermark,
+            }
+        }
+        ReadError::Io { .. } => StoreError::Other(format!("reading {topic}-{partition}: {e}")),
+    }
+}
+
+fn corrupt(topic: &str, partition: u32, offset: u64, e: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Other(format!(
+        "{topic}-{partition} holds a batch at offset {offset} that cannot be decoded: {e}"
+    ))
+}
+
+fn append_error(topic: &str, partition: u32, e: AppendError) -> StoreError {
+    StoreError::Other(match e {
+        AppendError::TooLarge { size, max } => format!(
+            "a batch of {size} bytes is over the max.message.bytes of {topic} ({max}): emit \
+             less per batch (limits) or raise the topic's max.message.bytes"
+        ),
+        AppendError::Closed => {
+            format!("{topic}-{partition} is closed: the broker is shutting down")
+        }
+        e => format!("appending to {topic}-{partition}: {e}"),
+    })
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Whether `e` says the topic already exists (for callers creating topics that
+/// may be there).
+pub(crate) fn already_exists(e: &StorageError) -> bool {
+    matches!(e, StorageError::Topic(TopicError::TopicAlreadyExists(_)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,500 @@
+//! Processors on a real broker (127.0.0.1:0) with the real embedded components of
+//! `weir-examples`: deployment, processing, offsets seen by Kafka clients,
+//! restarts that neither lose nor repeat state, pause/upgrade/delete, refusals;
+//! and `weir demo` run twice as a user would.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use support::{RawClient, TestBroker};
+use weir_broker::broker::{Broker, BrokerOptions};
+use weir_broker::log::record::{BatchBuilder, Compression};
+use weir_broker::processors::{BrokerStore, ProcessorError, Processors, state_topic};
+use weir_broker::storage::{Storage, StorageOptions};
+use weir_broker::topic::TopicSpec;
+use weir_examples::events::{self, InventoryEvent, OrderPlaced, StockLine};
+use weir_examples::generator::{GeneratorConfig, OrderGenerator};
+use weir_examples::wasm;
+use weir_runtime::store::{InputRecord, LogStore};
+use weir_runtime::{Manifest, ProcessorState, Runtime, RuntimeOptions};
+
+/// How long a test waits for processors to catch up.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A runtime whose compiled-component cache is shared by every test (and run).
+fn runtime() -> Runtime {
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("processor-cache");
+    Runtime::new(RuntimeOptions { cache_dir: Some(cache) }).expect("a runtime")
+}
+
+/// The broker and its processors, on `dir`.
+struct Node {
+    broker: TestBroker,
+    processors: Arc<Processors>,
+}
+
+impl Node {
+    async fn start(dir: &Path) -> Node {
+        let broker = TestBroker::start(dir, BrokerOptions::default()).await;
+        let (b, registry) = (Arc::clone(&broker.broker), dir.join("processors"));
+        let opened = tokio::task::spawn_blocking(move || Processors::open(b, runtime(), registry));
+        let processors = Arc::new(opened.await.unwrap().expect("open processors"));
+        Node { broker, processors }
+    }
+
+    /// Stops processors at a batch boundary, then the broker (storage closed).
+    async fn stop(self) {
+        let processors = Arc::clone(&self.processors);
+        tokio::task::spawn_blocking(move || processors.shutdown()).await.unwrap();
+        self.broker.stop().await;
+    }
+
+    fn broker(&self) -> &Arc<Broker> {
+        &self.broker.broker
+    }
+
+    fn create(&self, topic: &str, partitions: u32) {
+        let spec = TopicSpec { name: topic.into(), partitions, configs: BTreeMap::new() };
+        self.broker.storage.create_topic(spec).unwrap();
+    }
+
+    async fn deploy(
+        &self,
+        manifest: Manifest,
+        module: &'static [u8],
+    ) -> Result<(), ProcessorError> {
+        let processors = Arc::clone(&self.processors);
+        tokio::task::spawn_blocking(move || processors.deploy(manifest, module).map(drop))
+            .await
+            .unwrap()
+    }
+
+    /// Appends keyed values to a partition as one batch, as a producer would.
+    fn append(&self, topic: &str, partition: u32, records: &[(&[u8], &[u8])]) {
+        let mut batch = BatchBuilder::new(0, Compression::None);
+        for (key, value) in records {
+            batch.push(1_700_000_000_000, Some(key), Some(value), &[]);
+        }
+        let log = self.broker.storage.partition(topic, partition).unwrap();
+        log.append(&batch.build().unwrap()).unwrap();
+        self.broker().notify_appended();
+    }
+
+    fn high_watermark(&self, topic: &str) -> u64 {
+        let spec = self.broker.storage.topic(topic).expect("the topic exists");
+        let log = |p| self.broker.storage.partition(topic, p).unwrap().high_watermark();
+        (0..spec.partitions).map(log).sum()
+    }
+
+    fn records(&self, topic: &str) -> Vec<InputRecord> {
+        read_all(&BrokerStore::new(Arc::clone(self.broker())), topic)
+    }
+
+    /// Waits until `topic` holds `count` records.
+    async fn wait_for(&self, topic: &str, count: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.high_watermark(topic) < count {
+            assert!(
+                Instant::now() < deadline,
+                "{topic} has {} of {count}",
+                self.high_watermark(topic)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(self.high_watermark(topic), count, "{topic} got more than expected");
+    }
+}
+
+fn read_all(store: &BrokerStore, topic: &str) -> Vec<InputRecord> {
+    let mut all = Vec::new();
+    for p in 0..store.partitions(topic).unwrap() {
+        let mut next = 0;
+        loop {
+            let records = store.read(topic, p, next, 10_000, 1 << 20).unwrap();
+            let Some(last) = records.last() else { break };
+            next = last.offset + 1;
+            all.extend(records);
+        }
+    }
+    all
+}
+
+fn manifest(name: &str, input: &str, outputs: &[&str], config: &[(&str, &str)]) -> Manifest {
+    Manifest {
+        name: name.into(),
+        input: input.into(),
+        outputs: outputs.iter().map(|t| t.to_string()).collect(),
+        start: Default::default(),
+        limits: Default::default(),
+        on_error: Default::default(),
+        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_owned())
+}
+
+async fn produce(c: &mut RawClient, topic: &str, partition: i32, values: &[&str]) -> i16 {
+    let mut batch = BatchBuilder::new(0, Compression::None);
+    for v in values {
+        batch.push(1_700_000_000_000, Some(b"k"), Some(v.as_bytes()), &[]);
+    }
+    let data = PartitionProduceData::default()
+        .with_index(partition)
+        .with_records(Some(batch.build().unwrap()));
+    let topic =
+        TopicProduceData::default().with_name(TopicName(s(topic))).with_partition_data(vec![data]);
+    let request =
+        ProduceRequest::default().with_acks(-1).with_timeout_ms(5_000).with_topic_data(vec![topic]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &request).await;
+    r.responses[0].partition_responses[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_consumes_what_kafka_clients_produce_and_commits_as_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await;
+    node.create("in", 2);
+    node.create("out", 1);
+    node.deploy(manifest("pass", "in", &["out"], &[("output", "out")]), wasm::PASSTHROUGH)
+        .await
+        .unwrap();
+
+    let mut c = RawClient::connect(node.broker.addr).await;
+    assert_eq!(produce(&mut c, "in", 0, &["a", "b", "c"]).await, 0);
+    assert_eq!(produce(&mut c, "in", 1, &["d", "e"]).await, 0);
+    node.wait_for("out", 5).await;
+    let values: BTreeSet<Bytes> = node.records("out").into_iter().filter_map(|r| r.value).collect();
+    let want: BTreeSet<Bytes> = ["a", "b", "c", "d", "e"].map(|v| Bytes::from(v.as_bytes())).into();
+    assert_eq!(values, want);
+
+    // The processor is the consumer group "pass": Kafka tools see its offsets.
+    let asked = OffsetFetchRequestTopic::default()
+        .with_name(TopicName(s("in")))
+        .with_partition_indexes(vec![0, 1]);
+    let fetch = OffsetFetchRequest::default()
+        .with_group_id(GroupId(s("pass")))
+        .with_topics(Some(vec![asked]));
+    let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 1, &fetch).await;
+    let offsets: Vec<i64> = r.topics[0].partitions.iter().map(|p| p.committed_offset).collect();
+    assert_eq!(offsets, [3, 2]);
+
+    // Its state changelog is internal: clients cannot write it.
+    assert_eq!(produce(&mut c, &state_topic("pass"), 0, &["x"]).await, 17);
+    let info = node.processors.get("pass").unwrap();
+    assert_eq!((info.version, info.paused, info.status.partitions.len()), (1, false, 2));
+    assert_eq!(node.processors.list().len(), 1);
+    assert!(node.broker.storage.topic("pass.dead-letter").is_some());
+    node.stop().await;
+}
+
+/// What the inventory processor must emit for `orders`, processed in order
+/// within each input partition: the state of each partition is its own.
+fn expected_inventory(
+    orders: &[(u32, OrderPlaced)],
+    initial: u32,
+) -> BTreeMap<String, InventoryEvent> {
+    let mut stock: BTreeMap<(u32, String), u32> = BTreeMap::new();
+    let mut events = BTreeMap::new();
+    for (partition, order) in orders {
+        let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
+        for item in &order.items {
+            *wanted.entry(&item.sku).or_default() += item.qty;
+        }
+        let lines: Vec<(StockLine, bool)> = wanted
+            .iter()
+            .map(|(sku, qty)| {
+                let have = *stock.get(&(*partition, sku.to_string())).unwrap_or(&initial);
+                let line = |stock| StockLine { sku: sku.to_string(), qty: *qty, stock };
+                match have.checked_sub(*qty) {
+                    Some(left) => (line(left), true),
+                    None => (line(have), false),
+                }
+            })
+            .collect();
+        let event = if lines.iter().all(|(_, ok)| *ok) {
+            for (line, _) in &lines {
+                stock.insert((*partition, line.sku.clone()), line.stock);
+            }
+            let reserved = lines.into_iter().map(|(l, _)| l).collect();
+            InventoryEvent::StockReserved {
+                order_id: order.order_id.clone(),
+                reserved,
+                ts: order.ts,
+            }
+        } else {
+            let missing = lines.into_iter().filter(|(_, ok)| !ok).map(|(l, _)| l).collect();
+            InventoryEvent::OutOfStock { order_id: order.order_id.clone(), missing, ts: order.ts }
+        };
+        events.insert(order.order_id.clone(), event);
+    }
+    events
+}
+
+/// Each order of `orders` (all partitions, in offset order within each), with its partition.
+fn orders_of(store: &BrokerStore) -> Vec<(u32, OrderPlaced)> {
+    let mut orders = Vec::new();
+    for p in 0..store.partitions(events::ORDERS).unwrap() {
+        let mut next = 0;
+        loop {
+            let records = store.read(events::ORDERS, p, next, 10_000, 1 << 20).unwrap();
+            let Some(last) = records.last() else { break };
+            next = last.offset + 1;
+            for r in records {
+                orders.push((p, OrderPlaced::from_json(r.value.as_deref().unwrap()).unwrap()));
+            }
+        }
+    }
+    orders
+}
+
+/// The inventory events by order id; each order must have exactly one.
+fn inventory_events(records: Vec<InputRecord>) -> BTreeMap<String, InventoryEvent> {
+    let mut events = BTreeMap::new();
+    for r in records {
+        let event: InventoryEvent = serde_json::from_slice(r.value.as_deref().unwrap()).unwrap();
+        let key = String::from_utf8(r.key.unwrap().to_vec()).unwrap();
+        assert!(events.insert(key.clone(), event).is_none(), "{key} was processed twice");
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_is_exact_across_a_restart_in_the_middle_of_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await;
+    node.create(events::ORDERS, 2);
+    node.create(events::INVENTORY_EVENTS, 1);
+    // Little stock, so orders run out and every reservation moves the numbers.
+    let config = [("initial_stock", "40")];
+    let mut m = manifest("inventory", events::ORDERS, &[events::INVENTORY_EVENTS], &config);
+    // Small batches, so the stop below lands between two of them mid-input.
+    m.limits.max_batch_records = 10;
+    let mut generator = OrderGenerator::new(GeneratorConfig { seed: 3, ..Default::default() });
+    let mut add = |node: &Node, count: usize| {
+        for chunk in generator.by_ref().take(count).collect::<Vec<_>>().chunks(25) {
+            let per: Vec<(&[u8], &[u8])> = chunk.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+            let (even, odd): (Vec<_>, Vec<_>) =
+                per.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+            node.append(events::ORDERS, 0, &even.into_iter().map(|(_, r)| *r).collect::<Vec<_>>());
+            node.append(events::ORDERS, 1, &odd.into_iter().map(|(_, r)| *r).collect::<Vec<_>>());
+        }
+    };
+    add(&node, 400);
+    node.deploy(m, wasm::INVENTORY).await.unwrap();
+    // Stop while it works through the input: it stops at a batch boundary.
+    let deadline = Instant::now() + PATIENCE;
+    while node.high_watermark(events::INVENTORY_EVENTS) == 0 {
+        assert!(Instant::now() < deadline, "inventory never started");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    node.stop().await;
+    eprintln!("stopped after {} of 400 orders", {
+        let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+        let done = storage.partition(events::INVENTORY_EVENTS, 0).unwrap().high_watermark();
+        storage.close().unwrap();
+        done
+    });
+
+    let node = Node::start(dir.path()).await;
+    add(&node, 200);
+    node.wait_for(events::INVENTORY_EVENTS, 600).await;
+    let store = BrokerStore::new(Arc::clone(node.broker()));
+    let want = expected_inventory(&orders_of(&store), 40);
+    assert!(want.values().any(|e| matches!(e, InventoryEvent::OutOfStock { .. })));
+    assert_eq!(inventory_events(node.records(events::INVENTORY_EVENTS)), want);
+
+    // Its consumer group's offsets: the ends of both partitions.
+    let offsets = node.broker().groups.fetch_offsets("inventory", None);
+    let mut offsets: Vec<(i32, u64)> =
+        offsets.into_iter().map(|(tp, o)| (tp.partition, o.unwrap().offset as u64)).collect();
+    offsets.sort();
+    let ends = |p| node.broker.storage.partition(events::ORDERS, p).unwrap().high_watermark();
+    assert_eq!(offsets, [(0, ends(0)), (1, ends(1))]);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_upgrade_and_delete_are_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await;
+    node.create("in", 1);
+    node.create("out", 1);
+    node.deploy(manifest("p", "in", &["out"], &[("output", "out")]), wasm::PASSTHROUGH)
+        .await
+        .unwrap();
+    assert!(node.processors.pause("p").unwrap().paused);
+    node.append("in", 0, &[(b"k", b"one"), (b"k", b"two")]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(node.high_watermark("out"), 0, "a paused processor does nothing");
+
+    // Paused it stays, across a restart.
+    node.stop().await;
+    let node = Node::start(dir.path()).await;
+    let info = node.processors.get("p").unwrap();
+    assert!(info.paused);
+    assert_eq!(info.status.state, ProcessorState::Paused);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(node.high_watermark("out"), 0);
+    assert!(!node.processors.resume("p").unwrap().paused);
+    node.wait_for("out", 2).await;
+
+    // An upgrade swaps the module and config and survives a restart.
+    let config =
+        BTreeMap::from([("output".into(), "out".into()), ("needle".into(), "keep".into())]);
+    let processors = Arc::clone(&node.processors);
+    let info =
+        tokio::task::spawn_blocking(move || processors.upgrade("p", wasm::FILTER, Some(config)))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(info.version, 2);
+    node.append("in", 0, &[(b"k", b"keep 1"), (b"k", b"drop"), (b"k", b"keep 2")]);
+    node.wait_for("out", 4).await;
+    node.stop().await;
+    let node = Node::start(dir.path()).await;
+    let info = node.processors.get("p").unwrap();
+    assert_eq!((info.version, info.manifest.config["needle"].as_str()), (2, "keep"));
+    node.append("in", 0, &[(b"k", b"drop again"), (b"k", b"keep 3")]);
+    node.wait_for("out", 5).await;
+
+    // Delete takes the state changelog, the group's offsets and the files; the
+    // dead letters stay.
+    let processors = Arc::clone(&node.processors);
+    tokio::task::spawn_blocking(move || processors.delete("p")).await.unwrap().unwrap();
+    assert!(node.broker.storage.topic(&state_topic("p")).is_none());
+    assert!(node.broker().groups.fetch_offsets("p", None).is_empty());
+    assert!(!dir.path().join("processors").join("p").exists());
+    assert!(node.broker.storage.topic("p.dead-letter").is_some());
+    assert!(matches!(node.processors.get("p"), Err(ProcessorError::NotFound(_))));
+    assert_eq!(node.processors.delete("p").unwrap_err().status_code(), 404);
+
+    // Deployed again, it starts from scratch: all 7 inputs pass through anew.
+    node.deploy(manifest("p", "in", &["out"], &[("output", "out")]), wasm::PASSTHROUGH)
+        .await
+        .unwrap();
+    node.wait_for("out", 12).await;
+    node.stop().await;
+    let node = Node::start(dir.path()).await;
+    assert_eq!(node.processors.get("p").unwrap().version, 1);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_deployments_are_refused_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await;
+    node.create("in", 1);
+    node.create("out", 1);
+    let pass = |name: &str, input: &str, output: &str| {
+        manifest(name, input, &[output], &[("output", output)])
+    };
+    let refused = |e: ProcessorError| (e.status_code(), e.to_string());
+
+    let (code, message) =
+        refused(node.deploy(pass("a", "nope", "out"), wasm::PASSTHROUGH).await.unwrap_err());
+    assert_eq!(code, 400);
+    assert!(message.contains("topic nope does not exist: create it first"), "{message}");
+    let (code, _) =
+        refused(node.deploy(pass("a", "in", "gone"), wasm::PASSTHROUGH).await.unwrap_err());
+    assert_eq!(code, 400);
+    let e = node.deploy(pass("a b", "in", "out"), wasm::PASSTHROUGH).await.unwrap_err();
+    assert!(matches!(e, ProcessorError::InvalidManifest(_)), "{e}");
+    let e = node.deploy(pass(".a", "in", "out"), wasm::PASSTHROUGH).await.unwrap_err();
+    assert!(matches!(e, ProcessorError::ReservedName(_)), "{e}");
+    let e =
+        node.deploy(pass("a", "in", "__consumer_offsets"), wasm::PASSTHROUGH).await.unwrap_err();
+    assert!(matches!(e, ProcessorError::InternalTopic(_)), "{e}");
+    let (code, message) =
+        refused(node.deploy(pass("a", "in", "out"), b"not wasm").await.unwrap_err());
+    assert_eq!(code, 422);
+    assert!(message.contains("not WebAssembly"), "{message}");
+
+    for name in ["a", "a b", ".a"] {
+        assert!(node.broker.storage.topic(&state_topic(name)).is_none(), "{name}");
+        assert!(node.broker.storage.topic(&format!("{name}.dead-letter")).is_none(), "{name}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("processors"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".cache")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    node.deploy(pass("a", "in", "out"), wasm::PASSTHROUGH).await.unwrap();
+    let e = node.deploy(pass("a", "in", "out"), wasm::PASSTHROUGH).await.unwrap_err();
+    assert_eq!((e.status_code(), matches!(e, ProcessorError::AlreadyExists(_))), (409, true));
+    assert_eq!(node.processors.pause("zz").unwrap_err().status_code(), 404);
+    assert_eq!(node.processors.logs("zz", 0, 10).unwrap_err().status_code(), 404);
+    assert!(!node.processors.logs("a", 0, 10).unwrap().is_empty());
+
+    node.processors.shutdown();
+    assert_eq!(node.processors.pause("a").unwrap_err().status_code(), 503);
+    node.stop().await;
+}
+
+/// Runs `weir demo` on `dir`; returns its stdout.
+fn demo(dir: &Path, orders: u64) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args([
+            "demo",
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--rate",
+            "5000",
+        ])
+        .args(["--orders", &orders.to_string(), "--exit", "--data-dir"])
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run weir demo");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "weir demo failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    stdout
+}
+
+#[test]
+fn weir_demo_twice_continues_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = demo(dir.path(), 500);
+    assert!(first.contains("kafka listening on 127.0.0.1:"), "{first}");
+    assert!(first.contains("deployed processor inventory"), "{first}");
+    assert!(first.contains("o-000001 to o-000500"), "{first}");
+    let second = demo(dir.path(), 500);
+    assert!(second.contains("processor inventory resumes"), "{second}");
+    assert!(second.contains("o-000501 to o-001000"), "{second}");
+    assert!(second.contains("stopped cleanly"), "{second}");
+
+    // Every order once in every output, and inventory's state exactly as one
+    // uninterrupted pass over the orders would leave it.
+    let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+    let addr = "127.0.0.1:9".parse().unwrap();
+    let broker = Broker::new(Arc::clone(&storage), BrokerOptions::default(), addr).unwrap();
+    let store = BrokerStore::new(Arc::clone(&broker));
+    let orders = orders_of(&store);
+    let ids: BTreeSet<String> = orders.iter().map(|(_, o)| o.order_id.clone()).collect();
+    assert_eq!(ids, (1..=1000).map(|n| format!("o-{n:06}")).collect());
+    let inventory = inventory_events(read_all(&store, events::INVENTORY_EVENTS));
+    assert_eq!(inventory, expected_inventory(&orders, 10_000));
+    for topic in [events::PAYMENTS, events::NOTIFICATIONS] {
+        let keys: BTreeSet<Bytes> =
+            read_all(&store, topic).into_iter().filter_map(|r| r.key).collect();
+        assert_eq!(keys.len(), 1000, "{topic}");
+    }
+    storage.close().unwrap();
+}

@@ -1,0 +1,58 @@
+//! Passthrough: emits every input record unchanged (key, value, headers) to the
+//! topic named by the config's `output` (required). The SDK overhead benchmark.
+
+use weir_sdk::{Config, Context, Error, Processor, Record};
+
+/// The passthrough processor.
+#[derive(Debug)]
+pub struct Passthrough {
+    /// Where every record goes.
+    output: String,
+}
+
+impl Processor for Passthrough {
+    fn init(config: &Config) -> Result<Self, Error> {
+        Ok(Self { output: config.require("output")?.to_owned() })
+    }
+
+    fn process(&mut self, record: &Record, ctx: &mut Context<'_>) -> Result<(), Error> {
+        Ok(ctx.forward(&self.output, record)?)
+    }
+}
+
+weir_sdk::export!(Passthrough);
+
+#[cfg(test)]
+mod tests {
+    use weir_sdk::testing::TestContext;
+    use weir_sdk::{EmitError, Header};
+
+    use super::*;
+
+    #[test]
+    fn forwards_key_value_and_headers() {
+        let mut passthrough =
+            Passthrough::init(&[("output", "out")].into_iter().collect()).unwrap();
+        let mut test = TestContext::new().with_output("out");
+        let record = Record::new("k", "v").with_header("trace", "1");
+        let tombstone = Record { value: None, key: None, ..Record::new("", "") };
+        test.process_batch(&mut passthrough, [record, tombstone]).unwrap();
+        let [first, second] = test.emitted() else { panic!("expected two records") };
+        assert_eq!(
+            (first.key.as_deref(), first.value.as_deref()),
+            (Some(&b"k"[..]), Some(&b"v"[..]))
+        );
+        assert_eq!(first.headers, [Header { key: "trace".into(), value: Some(b"1".to_vec()) }]);
+        assert_eq!((second.key.as_deref(), second.value.as_deref()), (None, None));
+    }
+
+    #[test]
+    fn output_is_required_and_must_be_declared() {
+        assert!(Passthrough::init(&Config::default()).is_err());
+        let mut passthrough =
+            Passthrough::init(&[("output", "out")].into_iter().collect()).unwrap();
+        let mut test = TestContext::new();
+        let error = test.process_batch(&mut passthrough, [Record::new("k", "v")]).unwrap_err();
+        assert_eq!(error.message, EmitError::UndeclaredTopic.to_string());
+    }
+}

@@ -1,0 +1,54 @@
+//! One instance outside any worker, fed batches directly: for benchmarks and
+//! tools that measure or try a module without a log behind it. Outputs and
+//! state changes of each ok call are dropped, as if committed at once.
+
+use std::sync::Arc;
+
+use crate::engine::Module;
+use crate::host::Output;
+use crate::instance::{CallError, Instance, new_host};
+use crate::limits::Limits;
+use crate::logs::{LogBuffer, now_ms};
+use crate::state::State;
+use crate::store::InputRecord;
+use crate::worker::to_wit;
+
+/// An instance and the host state around it.
+#[derive(Debug)]
+pub struct Harness {
+    instance: Instance,
+    partition: u32,
+}
+
+impl Harness {
+    /// Instantiates `module` with `limits`, allowed to emit to `outputs` (one
+    /// partition each), and calls its `init` with `config`.
+    pub fn new(
+        module: &Module,
+        limits: Limits,
+        outputs: &[&str],
+        config: &[(String, String)],
+    ) -> Result<Harness, String> {
+        let outputs: Arc<[Output]> =
+            outputs.iter().map(|t| Output { topic: t.to_string(), partitions: 1 }).collect();
+        let log = Arc::new(LogBuffer::new("harness"));
+        let mut host = new_host(limits, 0, outputs, State::new(Default::default(), u64::MAX), log);
+        host.now_ms = now_ms();
+        let instance =
+            Instance::new(module, host, config).map_err(|e| e.0.message().to_string())?;
+        Ok(Harness { instance, partition: 0 })
+    }
+
+    /// Calls `process` with `batch` (converted as a worker converts it) and
+    /// returns how many records it emitted.
+    pub fn process(&mut self, batch: &[InputRecord]) -> Result<usize, String> {
+        let wit: Vec<_> = batch.iter().map(|r| to_wit(r, self.partition)).collect();
+        let result = self.instance.process(&wit);
+        let host = self.instance.host();
+        let emitted = host.batch_emitted.len();
+        host.batch_emitted.clear();
+        host.batch_emitted_bytes = 0;
+        host.state.committed();
+        result.map(|()| emitted).map_err(|e: CallError| e.message().to_string())
+    }
+}
