@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 LISTENING = re.compile(r"^kafka listening on (\S+):(\d+)$", re.MULTILINE)
+HTTP_LISTENING = re.compile(r"^http listening on (\S+)$", re.MULTILINE)
 
 # Bounds on process life-cycle steps; none of them is a performance assertion.
 START_TIMEOUT = 20.0
@@ -38,6 +39,18 @@ class WeirProcess:
         """HOST:PORT, as clients take it for bootstrap.servers."""
         assert self.host is not None, "the broker was never started"
         return f"{self.host}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        """http://HOST:PORT of the HTTP API (printed right after the Kafka line)."""
+        stdout_path = self.log_dir / f"weir-{self.starts}.stdout"
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            m = HTTP_LISTENING.search(stdout_path.read_text(errors="replace"))
+            if m:
+                return f"http://{m.group(1)}"
+            time.sleep(0.02)
+        raise RuntimeError(f"weir did not print its HTTP address:\n{self.log_tail()}")
 
     @property
     def stderr_path(self) -> Path:

@@ -21,7 +21,8 @@ pub struct Deployment {
 
 /// The five processors of the order pipeline, each reading [`events::ORDERS`].
 ///
-/// The configurations suit [`crate::generator`]'s defaults: stock for a long demo,
+/// The configurations suit [`crate::generator`]'s defaults: SKUs start selling out
+/// after about 10,000 orders (1,000 units each),
 /// payments declined and fraud alerts raised for its suspicious orders only.
 pub fn pipeline() -> [Deployment; 5] {
     let deploy = |name, outputs, config, wasm| Deployment {
@@ -35,7 +36,7 @@ pub fn pipeline() -> [Deployment; 5] {
         deploy(
             "inventory",
             &[events::INVENTORY_EVENTS],
-            &[("initial_stock", "10000")],
+            &[("initial_stock", "1000")],
             wasm::INVENTORY,
         ),
         deploy("payment", &[events::PAYMENTS], &[("max_amount_cents", "100000")], wasm::PAYMENT),

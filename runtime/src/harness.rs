@@ -11,13 +11,11 @@ use crate::limits::Limits;
 use crate::logs::{LogBuffer, now_ms};
 use crate::state::State;
 use crate::store::InputRecord;
-use crate::worker::to_wit;
 
 /// An instance and the host state around it.
 #[derive(Debug)]
 pub struct Harness {
     instance: Instance,
-    partition: u32,
 }
 
 impl Harness {
@@ -36,14 +34,13 @@ impl Harness {
         host.now_ms = now_ms();
         let instance =
             Instance::new(module, host, config).map_err(|e| e.0.message().to_string())?;
-        Ok(Harness { instance, partition: 0 })
+        Ok(Harness { instance })
     }
 
     /// Calls `process` with `batch` (converted as a worker converts it) and
     /// returns how many records it emitted.
     pub fn process(&mut self, batch: &[InputRecord]) -> Result<usize, String> {
-        let wit: Vec<_> = batch.iter().map(|r| to_wit(r, self.partition)).collect();
-        let result = self.instance.process(&wit);
+        let result = self.instance.process(batch);
         let host = self.instance.host();
         let emitted = host.batch_emitted.len();
         host.batch_emitted.clear();

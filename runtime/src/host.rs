@@ -2,9 +2,10 @@
 //! grants: `emit` (checked against the declared outputs and the batch's caps),
 //! `state` (the worker's layered state) and `log` (capped lines).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -75,6 +76,9 @@ pub struct Host {
     pub call_log_dropped: u32,
     /// Wall-clock ms stamped on emitted records (set by the host per batch).
     pub now_ms: i64,
+    /// Where emitted keys and values are copied out of guest memory: slices of
+    /// one buffer, so a record costs no allocation of its own.
+    pub arena: RefCell<BytesMut>,
 }
 
 impl std::fmt::Debug for Host {
@@ -153,23 +157,26 @@ impl Host {
 
 impl types::Host for Host {}
 
-impl emit::Host for Host {
-    fn send(&mut self, record: bindings::OutputRecord) -> Result<(), emit::EmitError> {
-        let Some(output) = self.outputs.iter().position(|o| o.topic == record.topic) else {
+impl Host {
+    /// Checks and buffers one emitted record: the topic must be declared, the
+    /// partition must exist, and the batch's output caps must hold.
+    pub fn emit(
+        &mut self,
+        topic: &str,
+        partition: Option<u32>,
+        record: OutputRecord,
+    ) -> Result<(), emit::EmitError> {
+        let Some(output) = self.outputs.iter().position(|o| o.topic == topic) else {
             let why = format!(
-                "emitted to topic {:?}, which is not among its declared outputs {:?}",
-                record.topic,
+                "emitted to topic {topic:?}, which is not among its declared outputs {:?}",
                 self.outputs.iter().map(|o| o.topic.as_str()).collect::<Vec<_>>()
             );
             return self.reject(why, emit::EmitError::UndeclaredTopic);
         };
         let partitions = self.outputs[output].partitions;
-        let partition = match record.partition {
+        let partition = match partition {
             Some(p) if p >= partitions => {
-                let why = format!(
-                    "emitted to partition {p} of {:?}, which has {partitions}",
-                    record.topic
-                );
+                let why = format!("emitted to partition {p} of {topic:?}, which has {partitions}");
                 return self.reject(why, emit::EmitError::NoSuchPartition);
             }
             Some(p) => p,
@@ -177,16 +184,6 @@ impl emit::Host for Host {
                 Some(key) => crate::partitioner::partition_for_key(key, partitions),
                 None => self.partition % partitions,
             },
-        };
-        let record = OutputRecord {
-            key: record.key.map(Bytes::from),
-            value: record.value.map(Bytes::from),
-            headers: record
-                .headers
-                .into_iter()
-                .map(|h| Header { key: h.key, value: h.value.map(Bytes::from) })
-                .collect(),
-            timestamp: self.now_ms,
         };
         let size = record.size() as u64;
         let count = self.batch_emitted.len() + self.call_emitted.len() + 1;
@@ -204,6 +201,25 @@ impl emit::Host for Host {
         self.call_emitted_bytes += size;
         self.call_emitted.push(Emitted { output, partition, record });
         Ok(())
+    }
+}
+
+/// The generated binding of `emit.send`; the linker shadows it with
+/// `fast_emit::send`, which copies from guest memory without allocating per
+/// record. Kept so the generated linker code is complete.
+impl emit::Host for Host {
+    fn send(&mut self, record: bindings::OutputRecord) -> Result<(), emit::EmitError> {
+        let output = OutputRecord {
+            key: record.key.map(Bytes::from),
+            value: record.value.map(Bytes::from),
+            headers: record
+                .headers
+                .into_iter()
+                .map(|h| Header { key: h.key, value: h.value.map(Bytes::from) })
+                .collect(),
+            timestamp: self.now_ms,
+        };
+        self.emit(&record.topic, record.partition, output)
     }
 }
 

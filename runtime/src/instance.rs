@@ -4,15 +4,18 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::{ComponentType, Func, Lower, TypedFunc};
 use wasmtime::{Store, Trap};
 
-use crate::bindings::{InputRecord, Processor as Bindings};
+use crate::bindings::Processor as Bindings;
+use crate::bindings::weir::processor::types::ProcessError;
 use crate::engine::Module;
 use crate::guest_io::GuestOutput;
 use crate::host::{Host, Output};
 use crate::limits::{self, Limits, MemoryLimiter};
 use crate::logs::LogBuffer;
 use crate::state::State;
+use crate::store::InputRecord;
 
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,12 +41,38 @@ impl CallError {
     }
 }
 
+/// The WIT `header`, lowered straight from the host's buffers.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct HeaderRef<'a> {
+    key: &'a str,
+    value: Option<&'a [u8]>,
+}
+
+/// The WIT `input-record`, lowered straight from the host's buffers: no copy
+/// on the host side, one into guest memory.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct InputRef<'a> {
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    headers: &'a [HeaderRef<'a>],
+    timestamp: i64,
+    partition: u32,
+    offset: u64,
+}
+
+/// The signature of `process`, with borrowed records.
+type ProcessFn<'a> = TypedFunc<(&'a [InputRef<'a>],), (Result<(), ProcessError>,)>;
+
 /// A live instance.
 pub struct Instance {
     /// The store; its data is the host state the imports see.
     store: Store<Host>,
     /// The component's exports.
     bindings: Bindings,
+    /// `process`, type-checked against `ProcessFn` at instantiation.
+    process: Func,
 }
 
 impl std::fmt::Debug for Instance {
@@ -80,6 +109,7 @@ pub fn new_host(
         call_log_lines: 0,
         call_log_dropped: 0,
         now_ms: 0,
+        arena: Default::default(),
     }
 }
 
@@ -98,7 +128,15 @@ impl Instance {
         store.set_epoch_deadline(ticks);
         // The WASI context is rebuilt with the instance: resources of a dead
         // instance must not leak into the new one.
-        let bindings = match module.pre.instantiate(&mut store) {
+        let instantiated = module.pre.instance_pre().instantiate(&mut store).and_then(|instance| {
+            let bindings = Bindings::new(&mut store, &instance)?;
+            let process = instance
+                .get_func(&mut store, "process")
+                .ok_or_else(|| wasmtime::format_err!("no export `process`"))?;
+            process.typed::<(&[InputRef<'_>],), (Result<(), ProcessError>,)>(&store)?;
+            Ok((bindings, process))
+        });
+        let (bindings, process) = match instantiated {
             Ok(b) => b,
             Err(e) => {
                 let stderr = store.data_mut().flush_output();
@@ -109,7 +147,7 @@ impl Instance {
                 )));
             }
         };
-        let mut instance = Instance { store, bindings };
+        let mut instance = Instance { store, bindings, process };
         instance.store.data_mut().begin_call();
         instance.store.set_epoch_deadline(ticks);
         let result = instance.bindings.call_init(&mut instance.store, config);
@@ -137,9 +175,35 @@ impl Instance {
     /// join the batch's; otherwise they are dropped.
     pub fn process(&mut self, batch: &[InputRecord]) -> Result<(), CallError> {
         let ticks = self.store.data().limits.deadline_ticks();
+        let partition = self.store.data().partition;
         self.store.data_mut().begin_call();
         self.store.set_epoch_deadline(ticks);
-        let result = self.bindings.call_process(&mut self.store, batch);
+        let headers: Vec<Vec<HeaderRef<'_>>> = batch
+            .iter()
+            .map(|r| {
+                r.headers
+                    .iter()
+                    .map(|h| HeaderRef { key: &h.key, value: h.value.as_deref() })
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<InputRef<'_>> = batch
+            .iter()
+            .zip(&headers)
+            .map(|(r, headers)| InputRef {
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                headers,
+                timestamp: r.timestamp,
+                partition,
+                offset: r.offset,
+            })
+            .collect();
+        // SAFETY: `self.process` was type-checked as `ProcessFn` (for another
+        // lifetime, which does not change the component-level type) when the
+        // instance was made.
+        let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(self.process) };
+        let result = process.call(&mut self.store, (&refs,)).map(|(r,)| r);
         let host = self.store.data_mut();
         let stderr = host.flush_output();
         let error = match result {

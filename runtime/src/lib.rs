@@ -8,7 +8,8 @@
 //!   and compiled [`Module`]s.
 //! - `limits`: the sandbox policy in one place (memory, CPU deadline, output
 //!   caps, WASI with nothing granted).
-//! - `host`: the imports' host side (emit, state, log) and per-call bookkeeping.
+//! - `host`: the imports' host side (emit, state, log) and per-call bookkeeping;
+//!   `fast_emit` lifts emitted records as views of guest memory.
 //! - `instance`: one live instance and calls into it.
 //! - `worker`: the per-(processor, partition) loop: read, process, append,
 //!   commit; retries, splitting, dead letters.
@@ -21,6 +22,7 @@
 
 pub mod bindings;
 mod engine;
+mod fast_emit;
 mod guest_io;
 pub mod harness;
 mod host;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use crate::bindings;
 use crate::engine::Module;
 use crate::host::{Host, Output};
 use crate::instance::{CallError, Instance, new_host};
@@ -291,20 +290,18 @@ impl Worker {
     fn process_batch(&mut self, records: Vec<InputRecord>) -> Result<(), Interrupt> {
         let started = Instant::now();
         let end = records.last().map_or(self.next_offset, |r| r.offset + 1);
-        let batch: Vec<bindings::InputRecord> =
-            records.iter().map(|r| to_wit(r, self.partition)).collect();
         self.host().now_ms = now_ms();
         let mut dead = Vec::new();
         let mut backoff = FIRST_BACKOFF;
         let mut settled = None;
         for attempt in 1..=ATTEMPTS {
-            match self.call(&batch) {
+            match self.call(&records) {
                 Ok(()) => {
                     settled = Some(end);
                     break;
                 }
                 Err(e) if attempt < ATTEMPTS => {
-                    self.failed(&batch, &e);
+                    self.failed(&records, &e);
                     self.host().drop_batch();
                     self.set_state(WorkerState::Retrying(e.message().to_string()));
                     if self.control.sleep(backoff) {
@@ -313,14 +310,14 @@ impl Worker {
                     backoff *= 2;
                 }
                 Err(e) => {
-                    self.failed(&batch, &e);
+                    self.failed(&records, &e);
                     self.host().drop_batch();
                 }
             }
         }
         let mut paused = None;
         if settled.is_none() {
-            if batch.len() > 1 {
+            if records.len() > 1 {
                 self.note(
                     LogLevel::Warn,
                     &format!(
@@ -330,7 +327,7 @@ impl Worker {
                     ),
                 );
             }
-            match self.settle(&batch, &records, &mut dead) {
+            match self.settle(&records, &mut dead) {
                 Ok(()) => {}
                 Err(Interrupt::Stop) => return Err(Interrupt::Stop),
                 Err(Interrupt::PausedAt(offset, reason)) => paused = Some((offset, reason)),
@@ -361,8 +358,7 @@ impl Worker {
     /// until single records fail, which are dead-lettered or pause the worker.
     fn settle(
         &mut self,
-        batch: &[bindings::InputRecord],
-        records: &[InputRecord],
+        batch: &[InputRecord],
         dead: &mut Vec<(InputRecord, String)>,
     ) -> Result<(), Interrupt> {
         if batch.is_empty() {
@@ -379,7 +375,7 @@ impl Worker {
             self.failed(batch, &error);
         }
         if batch.len() == 1 {
-            return self.poison(&records[0], error, dead);
+            return self.poison(&batch[0], error, dead);
         }
         let blamed = match &error {
             CallError::Failed { offset: Some(o), .. } => batch.iter().position(|r| r.offset == *o),
@@ -387,14 +383,14 @@ impl Worker {
         };
         match blamed {
             Some(i) => {
-                self.settle(&batch[..i], &records[..i], dead)?;
-                self.poison(&records[i], error, dead)?;
-                self.settle(&batch[i + 1..], &records[i + 1..], dead)
+                self.settle(&batch[..i], dead)?;
+                self.poison(&batch[i], error, dead)?;
+                self.settle(&batch[i + 1..], dead)
             }
             None => {
                 let mid = batch.len() / 2;
-                self.settle(&batch[..mid], &records[..mid], dead)?;
-                self.settle(&batch[mid..], &records[mid..], dead)
+                self.settle(&batch[..mid], dead)?;
+                self.settle(&batch[mid..], dead)
             }
         }
     }
@@ -425,7 +421,7 @@ impl Worker {
     }
 
     /// Counts a failed call and keeps its message for status.
-    fn failed(&self, batch: &[bindings::InputRecord], error: &CallError) {
+    fn failed(&self, batch: &[InputRecord], error: &CallError) {
         let (first, last) = (batch[0].offset, batch[batch.len() - 1].offset);
         let message = format!("offsets {first}..={last}: {}", error.message());
         self.note(LogLevel::Warn, &message);
@@ -443,7 +439,7 @@ impl Worker {
     }
 
     /// One call of `process`, instantiating first if needed; a trap ends the instance.
-    fn call(&mut self, batch: &[bindings::InputRecord]) -> Result<(), CallError> {
+    fn call(&mut self, batch: &[InputRecord]) -> Result<(), CallError> {
         if let Slot::Dead(_) = self.slot {
             let Slot::Dead(host) = std::mem::replace(&mut self.slot, Slot::Empty) else {
                 unreachable!()
@@ -551,22 +547,4 @@ fn dead_letter(
     add("weir.source.offset", record.offset.to_string());
     add("weir.source.timestamp", record.timestamp.to_string());
     OutputRecord { key: record.key, value: record.value, headers, timestamp: now }
-}
-
-pub(crate) fn to_wit(record: &InputRecord, partition: u32) -> bindings::InputRecord {
-    bindings::InputRecord {
-        key: record.key.as_ref().map(|b| b.to_vec()),
-        value: record.value.as_ref().map(|b| b.to_vec()),
-        headers: record
-            .headers
-            .iter()
-            .map(|h| bindings::Header {
-                key: h.key.clone(),
-                value: h.value.as_ref().map(|b| b.to_vec()),
-            })
-            .collect(),
-        timestamp: record.timestamp,
-        partition,
-        offset: record.offset,
-    }
 }

@@ -169,17 +169,20 @@ fn state_is_committed_with_the_offset_and_survives_a_restart() {
     assert_eq!(events(&store).len(), 300);
 }
 
+/// Starts passthrough `p` from `in` to `out`.
+fn start_passthrough(
+    rt: &weir_runtime::Runtime,
+    store: &Arc<weir_runtime::memory::MemoryStore>,
+) -> weir_runtime::Processor {
+    let module = rt.compile(wasm::PASSTHROUGH).unwrap();
+    rt.start(manifest("p", "in", &[("output", "out")]), module, store.clone()).unwrap()
+}
+
 #[test]
 fn pause_holds_records_until_resume() {
     let rt = runtime();
     let store = store_for("p", "in", 1);
-    let p = rt
-        .start(
-            manifest("p", "in", &[("output", "out")]),
-            rt.compile(wasm::PASSTHROUGH).unwrap(),
-            store.clone(),
-        )
-        .unwrap();
+    let p = start_passthrough(&rt, &store);
     produce(&store, "in", 0, &["a"]);
     wait_committed(&p, 0, 1);
     p.pause();
@@ -200,13 +203,7 @@ fn pause_holds_records_until_resume() {
 fn upgrade_swaps_the_module_and_keeps_offsets() {
     let rt = runtime();
     let store = store_for("p", "in", 1);
-    let p = rt
-        .start(
-            manifest("p", "in", &[("output", "out")]),
-            rt.compile(wasm::PASSTHROUGH).unwrap(),
-            store.clone(),
-        )
-        .unwrap();
+    let p = start_passthrough(&rt, &store);
     produce(&store, "in", 0, &["apple", "pear"]);
     wait_committed(&p, 0, 2);
     let filter = rt.compile(wasm::FILTER).unwrap();
