@@ -4,8 +4,8 @@
 //! installs this over the generated binding (same WIT signature).
 
 use bytes::Bytes;
-use wasmtime::{AsContext, StoreContextMut};
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
+use wasmtime::{AsContext, StoreContextMut};
 
 use crate::bindings::weir::processor::emit::EmitError;
 use crate::host::Host;
