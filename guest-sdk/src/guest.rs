@@ -10,7 +10,7 @@ use crate::{Config, Context, EmitError, LogLevel, OutputRecord, Processor, Recor
 /// The bindings of the `processor` world; `export!` names them through `$crate`.
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "processor",
+        world: "processor-packed",
         path: "../runtime/wit",
         // Imports take borrowed slices: emitting and state calls copy nothing.
         ownership: Borrowing { duplicate_if_necessary: true },
@@ -41,6 +41,48 @@ pub fn process<P: Processor>(
     slot: &'static Slot<P>,
     batch: Vec<types::InputRecord>,
 ) -> Result<(), types::ProcessError> {
+    run(slot, batch.into_iter().map(Record::from))
+}
+
+/// The exported `process-packed`: the same loop over records unpacked from one
+/// buffer (the host's fast path).
+pub fn process_packed<P: Processor>(
+    slot: &'static Slot<P>,
+    batch: types::PackedBatch,
+) -> Result<(), types::ProcessError> {
+    let types::PackedBatch { data, records, headers, partition } = batch;
+    let bytes = |s: types::Span| -> Option<Vec<u8>> {
+        let start = s.start as usize;
+        let len = usize::try_from(s.len).ok()?;
+        data.get(start..start.checked_add(len)?).map(<[u8]>::to_vec)
+    };
+    let records = records.iter().map(|r| {
+        let first = r.headers_start as usize;
+        let own = headers.get(first..first + r.headers_count as usize).unwrap_or_default();
+        Record {
+            key: bytes(r.key),
+            value: bytes(r.value),
+            headers: own
+                .iter()
+                .map(|h| Header {
+                    key: String::from_utf8_lossy(&bytes(h.key).unwrap_or_default()).into_owned(),
+                    value: bytes(h.value),
+                })
+                .collect(),
+            timestamp: r.timestamp,
+            partition,
+            offset: r.offset,
+        }
+    });
+    run(slot, records)
+}
+
+/// The batch loop: records in order until one fails; emitted records are
+/// handed to the host at the end, or dropped on failure.
+fn run<P: Processor>(
+    slot: &'static Slot<P>,
+    records: impl Iterator<Item = Record>,
+) -> Result<(), types::ProcessError> {
     slot.with_borrow_mut(|instance| {
         let Some(processor) = instance.as_mut() else {
             return Err(types::ProcessError {
@@ -48,8 +90,17 @@ pub fn process<P: Processor>(
                 offset: None,
             });
         };
-        crate::run_batch(processor, batch.into_iter().map(Record::from), &mut Context::host())
-            .map_err(|e| types::ProcessError { message: e.message, offset: e.offset })
+        crate::outbox::discard();
+        let result = crate::run_batch(processor, records, &mut Context::host())
+            .map_err(|e| types::ProcessError { message: e.message, offset: e.offset });
+        if result.is_err() {
+            crate::outbox::discard();
+            return result;
+        }
+        crate::outbox::flush().map_err(|(i, e)| types::ProcessError {
+            message: format!("emitting buffered record {i} of the batch failed: {e}"),
+            offset: None,
+        })
     })
 }
 
@@ -70,6 +121,12 @@ impl From<types::InputRecord> for Record {
 }
 
 pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
+    crate::outbox::emit(record)
+}
+
+/// Emits one record with its own host call: for records the outbox will not
+/// buffer, so that the host refuses them and says why.
+pub(crate) fn send_one(record: &OutputRecord<'_>) -> Result<(), EmitError> {
     let wit = types::OutputRecord {
         topic: record.topic,
         key: record.key,
@@ -77,11 +134,16 @@ pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
         headers: &record.headers,
         partition: record.partition,
     };
-    wit_emit::send(wit).map_err(|e| match e {
+    wit_emit::send(wit).map_err(emit_error)
+}
+
+/// The SDK's name for the host's emit error.
+pub(crate) fn emit_error(e: wit_emit::EmitError) -> EmitError {
+    match e {
         wit_emit::EmitError::UndeclaredTopic => EmitError::UndeclaredTopic,
         wit_emit::EmitError::NoSuchPartition => EmitError::NoSuchPartition,
         wit_emit::EmitError::OutputLimit => EmitError::OutputLimit,
-    })
+    }
 }
 
 pub(crate) fn state_get(key: &[u8]) -> Option<Vec<u8>> {

@@ -54,7 +54,8 @@
 //! - `error`: [`Error`] (what a processor returns), [`ProcessError`], [`EmitError`],
 //!   [`StateError`].
 //! - [`testing`]: [`testing::TestContext`], the host in memory.
-//! - `guest` (wasm32 only): the `wit-bindgen` bindings and the glue behind [`export!`].
+//! - `guest` (wasm32 only): the `wit-bindgen` bindings and the glue behind [`export!`];
+//!   `outbox` buffers emitted records for one `send-batch` host call per batch.
 //!
 //! The `json` feature adds `Record::value_json`, `Context::emit_json`,
 //! `Context::state_get_json` and `Context::state_put_json`.
@@ -64,6 +65,8 @@ mod context;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod guest;
+#[cfg(target_arch = "wasm32")]
+mod outbox;
 mod record;
 pub mod testing;
 
@@ -133,6 +136,12 @@ macro_rules! export {
                 ) -> ::core::result::Result<(), $crate::__private::bindings::ProcessError> {
                     $crate::__private::process::<$processor>(&PROCESSOR, batch)
                 }
+
+                fn process_packed(
+                    batch: $crate::__private::bindings::PackedBatch,
+                ) -> ::core::result::Result<(), $crate::__private::bindings::ProcessError> {
+                    $crate::__private::process_packed::<$processor>(&PROCESSOR, batch)
+                }
             }
 
             $crate::__private::bindings::export_processor!(
@@ -146,6 +155,6 @@ macro_rules! export {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guest::{bindings, init, process};
+    pub use crate::guest::{bindings, init, process, process_packed};
     pub use wit_bindgen;
 }

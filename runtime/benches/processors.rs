@@ -60,7 +60,7 @@ fn wasm_rate(rt: &Runtime, wasm: &[u8], needle: bool, input: &[InputRecord], bat
     let start = Instant::now();
     let mut emitted = 0;
     for chunk in input.chunks(batch) {
-        emitted += harness.process(chunk).unwrap();
+        emitted += harness.process(chunk).unwrap().len();
     }
     let rate = input.len() as f64 / start.elapsed().as_secs_f64();
     assert!(emitted > 0);

@@ -1,11 +1,11 @@
-//! `emit.send` without an allocation per record: the record is lifted as views
+//! `emit.send` and `emit.send-batch` without an allocation per record: the record is lifted as views
 //! of guest memory (`WasmStr`, `WasmList`), its topic compared in place, and its
 //! key and value copied into slices of the host's arena buffer. The linker
 //! installs this over the generated binding (same WIT signature).
 
 use bytes::Bytes;
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
-use wasmtime::{AsContext, StoreContextMut};
+use wasmtime::{AsContext, AsContextMut, StoreContextMut};
 
 use crate::bindings::weir::processor::emit::EmitError;
 use crate::host::Host;
@@ -38,7 +38,9 @@ const ARENA_CHUNK: usize = 1 << 20;
 /// Replaces the generated `emit.send` in `linker`.
 pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    linker.instance(EMIT)?.func_wrap("send", send)?;
+    let mut emit = linker.instance(EMIT)?;
+    emit.func_wrap("send", send)?;
+    emit.func_wrap("send-batch", send_batch)?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -52,9 +54,29 @@ fn copy(arena: &mut bytes::BytesMut, data: &[u8]) -> Bytes {
 }
 
 fn send(
-    mut store: StoreContextMut<'_, Host>,
+    store: StoreContextMut<'_, Host>,
     (view,): (OutputView,),
 ) -> wasmtime::Result<(Result<(), EmitError>,)> {
+    Ok((emit_view(store, view)?,))
+}
+
+fn send_batch(
+    mut store: StoreContextMut<'_, Host>,
+    (list,): (WasmList<OutputView>,),
+) -> wasmtime::Result<(Result<(), (u32, EmitError)>,)> {
+    let views: Vec<OutputView> = list.iter(&mut store)?.collect::<wasmtime::Result<_>>()?;
+    for (i, view) in views.into_iter().enumerate() {
+        if let Err(e) = emit_view(store.as_context_mut(), view)? {
+            return Ok((Err((i as u32, e)),));
+        }
+    }
+    Ok((Ok(()),))
+}
+
+fn emit_view(
+    mut store: StoreContextMut<'_, Host>,
+    view: OutputView,
+) -> wasmtime::Result<Result<(), EmitError>> {
     // Headers are rare: lift them (that needs the store mutably) before
     // borrowing guest memory for the rest.
     let header_views: Vec<HeaderView> = if view.headers.len() == 0 {
@@ -79,8 +101,7 @@ fn send(
         }
         (topic, OutputRecord { key, value, headers, timestamp: host.now_ms })
     };
-    let result = store.data_mut().emit(&topic, view.partition, record);
-    Ok((result,))
+    Ok(store.data_mut().emit(&topic, view.partition, record))
 }
 
 /// The emitted topic's name, copied out of guest memory (which cannot stay

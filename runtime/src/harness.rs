@@ -10,7 +10,7 @@ use crate::instance::{CallError, Instance, new_host};
 use crate::limits::Limits;
 use crate::logs::{LogBuffer, now_ms};
 use crate::state::State;
-use crate::store::InputRecord;
+use crate::store::{InputRecord, OutputRecord};
 
 /// An instance and the host state around it.
 #[derive(Debug)]
@@ -37,15 +37,21 @@ impl Harness {
         Ok(Harness { instance })
     }
 
-    /// Calls `process` with `batch` (converted as a worker converts it) and
-    /// returns how many records it emitted.
-    pub fn process(&mut self, batch: &[InputRecord]) -> Result<usize, String> {
+    /// Calls `process` with `batch` (passed as a worker passes it) and returns
+    /// the records it emitted.
+    pub fn process(&mut self, batch: &[InputRecord]) -> Result<Vec<OutputRecord>, String> {
         let result = self.instance.process(batch);
         let host = self.instance.host();
-        let emitted = host.batch_emitted.len();
-        host.batch_emitted.clear();
+        let emitted = host.batch_emitted.drain(..).map(|e| e.record).collect();
         host.batch_emitted_bytes = 0;
         host.state.committed();
         result.map(|()| emitted).map_err(|e: CallError| e.message().to_string())
+    }
+
+    /// From now on passes batches to `process` record by record even if the
+    /// component exports `process-packed` (to test both paths).
+    pub fn typed_only(mut self) -> Self {
+        self.instance.disable_packed();
+        self
     }
 }

@@ -221,6 +221,23 @@ impl emit::Host for Host {
         };
         self.emit(&record.topic, record.partition, output)
     }
+
+    fn outputs(&mut self) -> Vec<emit::OutputTopic> {
+        self.outputs
+            .iter()
+            .map(|o| emit::OutputTopic { name: o.topic.clone(), partitions: o.partitions })
+            .collect()
+    }
+
+    fn send_batch(
+        &mut self,
+        records: Vec<bindings::OutputRecord>,
+    ) -> Result<(), (u32, emit::EmitError)> {
+        for (i, record) in records.into_iter().enumerate() {
+            emit::Host::send(self, record).map_err(|e| (i as u32, e))?;
+        }
+        Ok(())
+    }
 }
 
 impl state::Host for Host {

@@ -65,6 +65,96 @@ struct InputRef<'a> {
 /// The signature of `process`, with borrowed records.
 type ProcessFn<'a> = TypedFunc<(&'a [InputRef<'a>],), (Result<(), ProcessError>,)>;
 
+/// The WIT `span`: a byte range of a packed batch's data; `len` -1 is null.
+#[derive(ComponentType, Lower, Clone, Copy)]
+#[component(record)]
+struct Span {
+    start: u32,
+    len: i32,
+}
+
+/// The WIT `packed-header`.
+#[derive(ComponentType, Lower, Clone, Copy)]
+#[component(record)]
+struct PackedHeader {
+    key: Span,
+    value: Span,
+}
+
+/// The WIT `packed-record`.
+#[derive(ComponentType, Lower, Clone, Copy)]
+#[component(record)]
+struct PackedRecord {
+    key: Span,
+    value: Span,
+    #[component(name = "headers-start")]
+    headers_start: u32,
+    #[component(name = "headers-count")]
+    headers_count: u32,
+    timestamp: i64,
+    offset: u64,
+}
+
+/// The WIT `packed-batch`, lowered from the instance's reusable buffers.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct PackedBatch<'a> {
+    data: &'a [u8],
+    records: &'a [PackedRecord],
+    headers: &'a [PackedHeader],
+    partition: u32,
+}
+
+/// The signature of `process-packed`.
+type PackedFn<'a> = TypedFunc<(PackedBatch<'a>,), (Result<(), ProcessError>,)>;
+
+/// Buffers a batch is packed into, kept between calls.
+#[derive(Default)]
+struct Packer {
+    data: Vec<u8>,
+    records: Vec<PackedRecord>,
+    headers: Vec<PackedHeader>,
+}
+
+impl Packer {
+    /// Packs `batch`; false if its data would pass 2 GiB (then `process` is used).
+    fn pack(&mut self, batch: &[InputRecord]) -> bool {
+        self.data.clear();
+        self.records.clear();
+        self.headers.clear();
+        for r in batch {
+            let headers_start = self.headers.len() as u32;
+            for h in &r.headers {
+                let key = self.span(Some(h.key.as_bytes()));
+                let value = self.span(h.value.as_deref());
+                self.headers.push(PackedHeader { key, value });
+            }
+            let key = self.span(r.key.as_deref());
+            let value = self.span(r.value.as_deref());
+            self.records.push(PackedRecord {
+                key,
+                value,
+                headers_start,
+                headers_count: r.headers.len() as u32,
+                timestamp: r.timestamp,
+                offset: r.offset,
+            });
+        }
+        self.data.len() <= i32::MAX as usize
+    }
+
+    fn span(&mut self, bytes: Option<&[u8]>) -> Span {
+        match bytes {
+            None => Span { start: self.data.len() as u32, len: -1 },
+            Some(b) => {
+                let start = self.data.len() as u32;
+                self.data.extend_from_slice(b);
+                Span { start, len: b.len() as i32 }
+            }
+        }
+    }
+}
+
 /// A live instance.
 pub struct Instance {
     /// The store; its data is the host state the imports see.
@@ -73,6 +163,10 @@ pub struct Instance {
     bindings: Bindings,
     /// `process`, type-checked against `ProcessFn` at instantiation.
     process: Func,
+    /// `process-packed` if the component exports it, type-checked against `PackedFn`.
+    process_packed: Option<Func>,
+    /// Reused buffers for packed batches.
+    packer: Packer,
 }
 
 impl std::fmt::Debug for Instance {
@@ -134,9 +228,13 @@ impl Instance {
                 .get_func(&mut store, "process")
                 .ok_or_else(|| wasmtime::format_err!("no export `process`"))?;
             process.typed::<(&[InputRef<'_>],), (Result<(), ProcessError>,)>(&store)?;
-            Ok((bindings, process))
+            let packed = instance.get_func(&mut store, "process-packed");
+            if let Some(packed) = packed {
+                packed.typed::<(PackedBatch<'_>,), (Result<(), ProcessError>,)>(&store)?;
+            }
+            Ok((bindings, process, packed))
         });
-        let (bindings, process) = match instantiated {
+        let (bindings, process, process_packed) = match instantiated {
             Ok(b) => b,
             Err(e) => {
                 let stderr = store.data_mut().flush_output();
@@ -147,7 +245,8 @@ impl Instance {
                 )));
             }
         };
-        let mut instance = Instance { store, bindings, process };
+        let mut instance =
+            Instance { store, bindings, process, process_packed, packer: Packer::default() };
         instance.store.data_mut().begin_call();
         instance.store.set_epoch_deadline(ticks);
         let result = instance.bindings.call_init(&mut instance.store, config);
@@ -178,6 +277,52 @@ impl Instance {
         let partition = self.store.data().partition;
         self.store.data_mut().begin_call();
         self.store.set_epoch_deadline(ticks);
+        let result = match self.process_packed {
+            Some(func) if self.packer.pack(batch) => {
+                let packer = &self.packer;
+                let packed = PackedBatch {
+                    data: &packer.data,
+                    records: &packer.records,
+                    headers: &packer.headers,
+                    partition,
+                };
+                // SAFETY: `func` was type-checked as `PackedFn` (for another
+                // lifetime, which does not change the component-level type) when
+                // the instance was made.
+                let typed: PackedFn<'_> = unsafe { TypedFunc::new_unchecked(func) };
+                typed.call(&mut self.store, (packed,)).map(|(r,)| r)
+            }
+            _ => self.call_typed(batch, partition),
+        };
+        let host = self.store.data_mut();
+        let stderr = host.flush_output();
+        let error = match result {
+            Ok(Ok(())) => match host.violation.take() {
+                None => {
+                    host.keep_call();
+                    return Ok(());
+                }
+                Some(violation) => CallError::Failed { message: violation, offset: None },
+            },
+            Ok(Err(e)) => {
+                let message = match host.violation.take() {
+                    Some(v) => format!("{} ({v})", e.message),
+                    None => e.message,
+                };
+                CallError::Failed { message, offset: e.offset }
+            }
+            Err(e) => CallError::Trap(describe_trap(&e, &stderr, host.limits)),
+        };
+        self.store.data_mut().drop_call();
+        Err(error)
+    }
+
+    /// Calls `process` with the records lowered one by one.
+    fn call_typed(
+        &mut self,
+        batch: &[InputRecord],
+        partition: u32,
+    ) -> wasmtime::Result<Result<(), ProcessError>> {
         let headers: Vec<Vec<HeaderRef<'_>>> = batch
             .iter()
             .map(|r| {
@@ -203,28 +348,12 @@ impl Instance {
         // lifetime, which does not change the component-level type) when the
         // instance was made.
         let process: ProcessFn<'_> = unsafe { TypedFunc::new_unchecked(self.process) };
-        let result = process.call(&mut self.store, (&refs,)).map(|(r,)| r);
-        let host = self.store.data_mut();
-        let stderr = host.flush_output();
-        let error = match result {
-            Ok(Ok(())) => match host.violation.take() {
-                None => {
-                    host.keep_call();
-                    return Ok(());
-                }
-                Some(violation) => CallError::Failed { message: violation, offset: None },
-            },
-            Ok(Err(e)) => {
-                let message = match host.violation.take() {
-                    Some(v) => format!("{} ({v})", e.message),
-                    None => e.message,
-                };
-                CallError::Failed { message, offset: e.offset }
-            }
-            Err(e) => CallError::Trap(describe_trap(&e, &stderr, host.limits)),
-        };
-        self.store.data_mut().drop_call();
-        Err(error)
+        process.call(&mut self.store, (&refs,)).map(|(r,)| r)
+    }
+
+    /// Uses `process` even if `process-packed` is exported.
+    pub fn disable_packed(&mut self) {
+        self.process_packed = None;
     }
 
     /// The host state.

@@ -218,3 +218,48 @@ fn upgrade_swaps_the_module_and_keeps_offsets() {
     assert!(p.logs(0, 100).iter().any(|l| l.message.contains("upgraded to module")));
     p.stop();
 }
+
+#[test]
+fn packed_and_record_by_record_batches_carry_the_same_records() {
+    use weir_runtime::harness::Harness;
+    use weir_runtime::{Header, InputRecord};
+
+    let rt = runtime();
+    let module = rt.compile(wasm::PASSTHROUGH).unwrap();
+    let header =
+        |k: &str, v: Option<&'static [u8]>| Header { key: k.into(), value: v.map(Into::into) };
+    let batch = vec![
+        InputRecord { offset: 7, timestamp: 1, key: None, value: None, headers: vec![] },
+        InputRecord {
+            offset: 8,
+            timestamp: -5,
+            key: Some("k".into()),
+            value: Some(vec![0u8, 255, 1].into()),
+            headers: vec![header("a", Some(b"1")), header("a", None), header("é", Some(b""))],
+        },
+        InputRecord {
+            offset: 9,
+            timestamp: 2,
+            key: Some("".into()),
+            value: Some("v".into()),
+            headers: vec![],
+        },
+    ];
+    let config = [("output".to_string(), "out".to_string())];
+    let limits = weir_runtime::Limits::default();
+    let mut packed = Harness::new(&module, limits, &["out"], &config).unwrap();
+    let mut typed = Harness::new(&module, limits, &["out"], &config).unwrap().typed_only();
+    let from_packed = packed.process(&batch).unwrap();
+    let from_typed = typed.process(&batch).unwrap();
+    assert_eq!(from_packed.len(), 3);
+    for (out, input) in from_packed.iter().zip(&batch) {
+        assert_eq!(
+            (&out.key, &out.value, &out.headers),
+            (&input.key, &input.value, &input.headers)
+        );
+    }
+    let strip = |v: Vec<weir_runtime::OutputRecord>| {
+        v.into_iter().map(|r| (r.key, r.value, r.headers)).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(from_packed), strip(from_typed));
+}

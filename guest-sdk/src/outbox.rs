@@ -1,0 +1,124 @@
+//! Emitted records, buffered in the guest (wasm32 only) and handed to the host in
+//! one `send-batch` call at the end of each `process` call instead of a host call
+//! per record. Keys and values are copied into one buffer; the declared outputs
+//! (asked of the host once) let `emit` refuse an undeclared topic or a missing
+//! partition at once — such a record goes to the host's `send`, which records the
+//! violation and gives the reason.
+
+use std::cell::RefCell;
+use std::ops::Range;
+
+use crate::guest::bindings::weir::processor::{emit as wit_emit, types};
+use crate::{EmitError, OutputRecord};
+
+/// Flush when this many records are buffered.
+const FLUSH_RECORDS: usize = 4096;
+/// Flush when this many bytes are buffered.
+const FLUSH_BYTES: usize = 4 << 20;
+
+/// One buffered record: its parts as ranges of `Outbox::data`.
+struct Entry {
+    topic: usize,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+    headers: Vec<(String, Option<Range<usize>>)>,
+    partition: Option<u32>,
+}
+
+/// The buffer.
+#[derive(Default)]
+struct Outbox {
+    /// The declared outputs and their partition counts, asked of the host once.
+    outputs: Option<Vec<(String, u32)>>,
+    /// Keys, values and header values, back to back.
+    data: Vec<u8>,
+    /// The records, in emit order.
+    entries: Vec<Entry>,
+}
+
+std::thread_local! {
+    static OUTBOX: RefCell<Outbox> = RefCell::default();
+}
+
+fn push(data: &mut Vec<u8>, bytes: Option<&[u8]>) -> Option<Range<usize>> {
+    bytes.map(|b| {
+        let start = data.len();
+        data.extend_from_slice(b);
+        start..data.len()
+    })
+}
+
+/// Buffers `record`, or has the host refuse it.
+pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
+    let full = OUTBOX.with_borrow_mut(|outbox| {
+        let outputs = outbox.outputs.get_or_insert_with(|| {
+            wit_emit::outputs().into_iter().map(|o| (o.name, o.partitions)).collect()
+        });
+        let topic = outputs.iter().position(|(name, _)| name == record.topic);
+        // An undeclared topic or missing partition: the host's `send` refuses it.
+        let topic = topic.filter(|&t| record.partition.is_none_or(|p| p < outputs[t].1))?;
+        let key = push(&mut outbox.data, record.key);
+        let value = push(&mut outbox.data, record.value);
+        let headers = record
+            .headers
+            .iter()
+            .map(|h| (h.key.to_string(), push(&mut outbox.data, h.value)))
+            .collect();
+        outbox.entries.push(Entry { topic, key, value, headers, partition: record.partition });
+        Some(outbox.entries.len() >= FLUSH_RECORDS || outbox.data.len() >= FLUSH_BYTES)
+    });
+    match full {
+        None => crate::guest::send_one(record),
+        Some(true) => flush().map_err(|(_, e)| e),
+        Some(false) => Ok(()),
+    }
+}
+
+/// Hands every buffered record to the host; on a refusal, the index of the
+/// refused record in this flush and the reason.
+pub(crate) fn flush() -> Result<(), (u32, EmitError)> {
+    OUTBOX.with_borrow_mut(|outbox| {
+        if outbox.entries.is_empty() {
+            return Ok(());
+        }
+        let outputs = outbox.outputs.as_deref().unwrap_or_default();
+        let data = &outbox.data;
+        let slice = |r: &Option<Range<usize>>| r.clone().map(|r| &data[r]);
+        let headers: Vec<Vec<types::HeaderParam<'_>>> = outbox
+            .entries
+            .iter()
+            .map(|e| {
+                e.headers
+                    .iter()
+                    .map(|(k, v)| types::HeaderParam { key: k, value: slice(v) })
+                    .collect()
+            })
+            .collect();
+        let records: Vec<types::OutputRecord<'_>> = outbox
+            .entries
+            .iter()
+            .zip(&headers)
+            .map(|(e, headers)| types::OutputRecord {
+                topic: &outputs[e.topic].0,
+                key: slice(&e.key),
+                value: slice(&e.value),
+                headers,
+                partition: e.partition,
+            })
+            .collect();
+        let result = wit_emit::send_batch(&records);
+        drop(records);
+        drop(headers);
+        outbox.entries.clear();
+        outbox.data.clear();
+        result.map_err(|(i, e)| (i, crate::guest::emit_error(e)))
+    })
+}
+
+/// Drops every buffered record (the call failed).
+pub(crate) fn discard() {
+    OUTBOX.with_borrow_mut(|outbox| {
+        outbox.entries.clear();
+        outbox.data.clear();
+    });
+}
