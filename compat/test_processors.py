@@ -74,7 +74,7 @@ def test_processor_is_a_consumer_group_and_resumes_after_restart(weir, weir_bin)
     create_topic(weir.addr, "copies", 1)
     deploy = subprocess.run(
         [weir_bin, "processor", "--http", weir.http_url, "deploy", str(GUEST),
-         "--name", "copier", "--input", "in", "--output", "copies", "--config", "output=copies"],
+         "--name", "copier", "--input", "in", "--output-topic", "copies", "--config", "output=copies"],
         capture_output=True, text=True, timeout=120,
     )
     assert deploy.returncode == 0, deploy.stderr

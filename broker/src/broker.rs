@@ -10,6 +10,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
 use crate::group::{GroupCoordinator, GroupError, GroupOptions};
+use crate::metrics::Metrics;
 use crate::storage::{Storage, StorageError};
 use crate::topic::{TopicError, TopicSpec};
 
@@ -52,6 +53,8 @@ pub struct Broker {
     pub options: BrokerOptions,
     /// The Kafka address clients are told to connect to (the bound one).
     pub advertised: SocketAddr,
+    /// Request counters and latencies, connections, uptime (`/metrics`).
+    pub metrics: Metrics,
     /// Bumped after every append, so long-polling fetches wake up.
     appended: watch::Sender<u64>,
     /// The same count for threads that block (processor workers), with the
@@ -70,7 +73,15 @@ impl Broker {
         let groups = GroupCoordinator::open(Arc::clone(&storage), options.groups.clone())?;
         let (appended, _) = watch::channel(0);
         let appended_blocking = (Mutex::new(0), Condvar::new());
-        Ok(Arc::new(Broker { storage, groups, options, advertised, appended, appended_blocking }))
+        Ok(Arc::new(Broker {
+            storage,
+            groups,
+            options,
+            advertised,
+            metrics: Metrics::new(),
+            appended,
+            appended_blocking,
+        }))
     }
 
     /// Stops what runs in the background (the group coordinator's timer) and

@@ -5,13 +5,18 @@
 //! - `broker`: what every protocol handler shares (storage, groups, identity, options).
 //! - `group`: the group coordinator: consumer group membership (classic protocol)
 //!   and committed offsets in `__consumer_offsets`.
-//! - `http`: the HTTP API (axum): health, processors; one router per resource.
+//! - `http`: the HTTP API (axum): health, topics, records, groups, processors, and
+//!   its OpenAPI document; one file per resource.
 //! - `kafka`: the Kafka wire protocol server and one handler per API.
 //! - `log`: the partition log, segments, indexes and crash recovery.
+//! - `metrics`: request and traffic counters on the hot path (atomics), and the
+//!   Prometheus text format `/metrics` is written in.
 //! - `topic`: the registry of topics, their names and configs, persisted in the data
 //!   directory.
 //! - `storage`: the registry and every partition of one data directory, with the
 //!   flusher and retention threads.
+//! - `topics`: what clients may do with topics (create, delete, alter configs,
+//!   describe configs, append), the same for the Kafka handlers and the HTTP API.
 //! - `producer_ids`: the allocator of idempotent producer ids, persisted in blocks.
 //! - `processors`: the registry of deployed Wasm processors, and the log as the
 //!   runtime sees it (`LogStore`, state changelogs).
@@ -22,7 +27,9 @@ pub mod group;
 pub mod http;
 pub mod kafka;
 pub mod log;
+pub mod metrics;
 pub mod processors;
 pub mod producer_ids;
 pub mod storage;
 pub mod topic;
+pub mod topics;

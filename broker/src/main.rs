@@ -4,17 +4,17 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use weir_broker::cli::serve::LogFormat;
 use weir_broker::cli::{Cli, Command, serve};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let log_format = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        Command::Demo(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -27,8 +27,12 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Demo(args) => weir_broker::cli::demo::run(args).await,
             #[cfg(feature = "perf")]
-            Command::Perf(args) => weir_broker::cli::perf::run(args).await,
-            Command::Processor(args) => weir_broker::cli::processor::run(args).await,
+            Command::Perf(args) => weir_broker::cli::perf::run(args, &cli.global.bootstrap).await,
+            Command::Processor(args) => weir_broker::cli::processor::run(args, cli.global).await,
+            Command::Topic(args) => weir_broker::cli::topic::run(args, cli.global).await,
+            Command::Produce(args) => weir_broker::cli::produce::run(args, cli.global).await,
+            Command::Consume(args) => weir_broker::cli::consume::run(args, cli.global).await,
+            Command::Group(args) => weir_broker::cli::group::run(args, cli.global).await,
         }
     });
     match result {
@@ -38,5 +42,16 @@ fn main() -> std::process::ExitCode {
             // 1 by default; the API subcommands tell "refused" from "unreachable".
             std::process::ExitCode::from(weir_broker::cli::client::exit_code(&e))
         }
+    }
+}
+
+/// Logs to stderr (stdout is for command output), at the levels RUST_LOG sets
+/// (`info` by default), as text (colored on a terminal) or one JSON object per line.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
     }
 }

@@ -149,6 +149,13 @@ impl Storage {
         Ok(())
     }
 
+    /// What `create_topic` would refuse `spec` for, without creating anything.
+    pub fn check_new_topic(&self, spec: &TopicSpec) -> Result<(), StorageError> {
+        let registry = self.registry.lock();
+        self.log_config(&spec.configs)?;
+        Ok(registry.check_new(spec)?)
+    }
+
     /// Creates a topic and its partitions' directories.
     pub fn create_topic(&self, spec: TopicSpec) -> Result<TopicSpec, StorageError> {
         let mut registry = self.registry.lock();
@@ -194,6 +201,38 @@ impl Storage {
         configs: BTreeMap<String, String>,
     ) -> Result<(), StorageError> {
         let mut registry = self.registry.lock();
+        self.apply_configs(&mut registry, name, configs)
+    }
+
+    /// Changes some of a topic's config overrides: `Some` sets a key, `None`
+    /// removes its override (the key returns to its default). Keys left out keep
+    /// their overrides. Returns the topic as altered.
+    pub fn update_topic_configs(
+        &self,
+        name: &str,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<TopicSpec, StorageError> {
+        let mut registry = self.registry.lock();
+        let unknown = || TopicError::UnknownTopic(name.to_owned());
+        let mut configs = registry.get(name).ok_or_else(unknown)?.configs.clone();
+        for (key, value) in changes {
+            match value {
+                Some(value) => configs.insert(key.clone(), value.clone()),
+                None => configs.remove(key),
+            };
+        }
+        self.apply_configs(&mut registry, name, configs)?;
+        Ok(registry.get(name).cloned().ok_or_else(unknown)?)
+    }
+
+    /// Validates `configs` over the defaults, stores them and applies them to the
+    /// topic's partitions; the caller holds the registry's lock.
+    fn apply_configs(
+        &self,
+        registry: &mut TopicRegistry,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), StorageError> {
         let config = self.log_config(&configs)?;
         registry.alter_configs(name, configs)?;
         let partitions = self.partitions.read();

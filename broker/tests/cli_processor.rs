@@ -148,11 +148,11 @@ fn processor(url: &str, args: &[&str], code: i32) -> Outcome {
     outcome
 }
 
-/// Polls `status --format json` until `done` holds.
+/// Polls `status --output json` until `done` holds.
 fn wait_for(url: &str, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let out = processor(url, &["status", name, "--format", "json"], 0);
+        let out = processor(url, &["status", name, "--output", "json"], 0);
         let info: Value = serde_json::from_str(&out.stdout).expect("status prints JSON");
         if done(&info) {
             return info;
@@ -193,6 +193,8 @@ fn processors_through_the_cli() {
 
     let out = processor(&url, &["list"], 0);
     assert!(out.stdout.contains("no processors deployed"), "{out:#?}");
+    assert_eq!(processor(&url, &["list", "--output", "json"], 0).stdout.trim(), "[]");
+    // `--format` is the old name of the global `--output`, still understood.
     assert_eq!(processor(&url, &["list", "--format", "json"], 0).stdout.trim(), "[]");
 
     // Deploy a processor that logs one line per record and copies it.
@@ -203,7 +205,7 @@ fn processors_through_the_cli() {
         "chatty",
         "--input",
         "orders",
-        "--output",
+        "--output-topic",
         "copies",
         "--start",
         "earliest",
@@ -258,7 +260,7 @@ fn processors_through_the_cli() {
     let out = processor(&url, &["logs", "chatty", "--limit", "1"], 0);
     assert_eq!(out.stdout.lines().count(), 1, "{out:#?}");
     assert!(out.stdout.contains("for offset 2"), "{out:#?}");
-    let out = processor(&url, &["logs", "chatty", "--format", "json"], 0);
+    let out = processor(&url, &["logs", "chatty", "--output", "json"], 0);
     let json: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(json.as_array().is_some_and(|lines| lines.len() >= 3), "{out:#?}");
 
@@ -311,7 +313,8 @@ fn unreachable_servers_and_bad_arguments() {
         &["processor", "deploy", "m.wasm", "--name", "a", "--input", "b", "--config", "novalue"],
         &["processor", "logs", "a", "--limit", "0"],
         &["processor", "status"],
-        &["processor", "list", "--format", "yaml"],
+        &["processor", "list", "--output", "yaml"],
+        &["processor", "deploy", "m.wasm", "--name", "a", "--input", "b", "--output", "copies"],
         &["processor", "frobnicate"],
     ] {
         let out = weir(args);

@@ -490,7 +490,13 @@ fn weir_demo_twice_continues_where_it_stopped() {
     let ids: BTreeSet<String> = orders.iter().map(|(_, o)| o.order_id.clone()).collect();
     assert_eq!(ids, (1..=1000).map(|n| format!("o-{n:06}")).collect());
     let inventory = inventory_events(read_all(&store, events::INVENTORY_EVENTS));
-    assert_eq!(inventory, expected_inventory(&orders, 10_000));
+    let stock: u32 = weir_examples::pipeline()
+        .iter()
+        .find(|d| d.name == "inventory")
+        .and_then(|d| d.config.iter().find(|(k, _)| *k == "initial_stock"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert_eq!(inventory, expected_inventory(&orders, stock));
     for topic in [events::PAYMENTS, events::NOTIFICATIONS] {
         let keys: BTreeSet<Bytes> =
             read_all(&store, topic).into_iter().filter_map(|r| r.key).collect();

@@ -99,6 +99,8 @@ impl Processor {
         });
         let statuses: Vec<_> =
             (0..partitions).map(|p| Arc::new(Mutex::new(PartitionStatus::new(p)))).collect();
+        // Written before any worker runs, so it is the first line of this start.
+        log.write(None, LogLevel::Info, &format!("started with {partitions} workers"));
         let mut threads = Vec::new();
         for (partition, status) in statuses.iter().enumerate() {
             let worker = Worker::new(
@@ -114,7 +116,6 @@ impl Processor {
                 .map_err(|e| StoreError::Other(format!("cannot start a worker thread: {e}")))?;
             threads.push(thread);
         }
-        log.write(None, LogLevel::Info, &format!("started with {partitions} workers"));
         Ok(Processor {
             inner: Arc::new(Inner {
                 name,

@@ -1,5 +1,5 @@
-//! The CLI's client of the HTTP API: the `--http` and `--format` options every
-//! API subcommand takes, requests and their failures, and exit codes.
+//! The CLI's client of the HTTP API: the global options (`--http`, `--bootstrap`,
+//! `--output`), requests and their failures, and exit codes.
 //!
 //! Exit codes: 0 done, 1 the server refused (it answered 4xx or 5xx, and its
 //! message is printed), 2 a usage error (clap's, or a file that cannot be read),
@@ -23,21 +23,50 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// The largest answer read.
 const MAX_ANSWER_BYTES: u64 = 256 << 20;
 
-/// Options of every subcommand that talks to the HTTP API.
+/// Where `weir serve` listens for Kafka clients unless told otherwise.
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:9092";
+
+/// Where `--help` lists the [`GlobalArgs`], apart from a subcommand's own.
+const GLOBAL: &str = "Global options";
+
+/// Options every subcommand takes, before or after its name.
 #[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
-    /// The Weir HTTP API to talk to (`weir serve --http-addr`)
+pub struct GlobalArgs {
+    /// The Weir HTTP API the client commands talk to (`weir serve --http-addr`)
     #[arg(
         long = "http",
+        help_heading = GLOBAL,
         global = true,
         env = "WEIR_HTTP",
         default_value = DEFAULT_HTTP,
         value_name = "URL"
     )]
     pub http: String,
+    /// The Kafka listener (`weir serve --kafka-addr`), for `weir perf`: HOST:PORT,
+    /// or several separated by commas
+    #[arg(
+        long,
+        help_heading = GLOBAL,
+        global = true,
+        env = "WEIR_BOOTSTRAP",
+        default_value = DEFAULT_BOOTSTRAP,
+        value_name = "HOST:PORT",
+        value_parser = parse_bootstrap
+    )]
+    pub bootstrap: String,
     /// How answers are printed: `text` for people, `json` for programs
-    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    // `--format` is what `weir processor` called it first.
+    #[arg(
+        long = "output",
+        help_heading = GLOBAL,
+        alias = "format",
+        global = true,
+        env = "WEIR_OUTPUT",
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = Format::Text
+    )]
+    pub output: Format,
 }
 
 /// How answers are printed.
@@ -45,7 +74,7 @@ pub struct ApiArgs {
 pub enum Format {
     /// Tables and sentences.
     Text,
-    /// The API's JSON, as it answered.
+    /// The API's JSON as it answered; records one object per line.
     Json,
 }
 
@@ -110,6 +139,8 @@ pub enum Method {
     Post,
     /// Replace.
     Put,
+    /// Change part of.
+    Patch,
     /// Remove.
     Delete,
 }
@@ -166,8 +197,12 @@ impl Client {
             (Method::Delete, _) => self.agent.delete(&uri).call(),
             (Method::Post, None) => self.agent.post(&uri).send_empty(),
             (Method::Put, None) => self.agent.put(&uri).send_empty(),
+            (Method::Patch, None) => self.agent.patch(&uri).send_empty(),
             (Method::Post, Some(json)) => self.agent.post(&uri).content_type(JSON).send(&json[..]),
             (Method::Put, Some(json)) => self.agent.put(&uri).content_type(JSON).send(&json[..]),
+            (Method::Patch, Some(json)) => {
+                self.agent.patch(&uri).content_type(JSON).send(&json[..])
+            }
         };
         let mut response = sent.map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
@@ -236,6 +271,31 @@ pub fn segment(name: &str) -> String {
         }
     }
     out
+}
+
+/// `HOST:PORT[,HOST:PORT...]` with a port from 1 to 65535, for clap.
+pub fn parse_bootstrap(s: &str) -> Result<String, String> {
+    for server in s.split(',') {
+        let (host, port) = server
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{server}' is not HOST:PORT (e.g. 127.0.0.1:9092)"))?;
+        if host.is_empty() {
+            return Err(format!("'{server}' has no host: use HOST:PORT (e.g. 127.0.0.1:9092)"));
+        }
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(format!("'{port}' in '{server}' is not a port from 1 to 65535")),
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// `KEY=VALUE` with a non-empty key, for clap.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use weir_runtime::partitioner::partition_for_key;
 use weir_runtime::store::LogStore;
 use weir_runtime::{Limits, Manifest, StartPosition};
 
-use super::serve::{open_processors, shutdown_signal, stop_processors};
+use super::serve::{LogFormat, open_processors, shutdown_signal, stop_processors};
 use crate::broker::{Broker, BrokerOptions};
 use crate::http::{self, AppState};
 use crate::kafka::server;
@@ -68,6 +68,9 @@ pub struct DemoArgs {
     /// Exit once the summary is printed, instead of serving until ctrl-c
     #[arg(long)]
     pub exit: bool,
+    /// The broker's log on stderr: `text`, or `json` (one object per line)
+    #[arg(long, env = "WEIR_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
 }
 
 /// Partitions of `orders`.
@@ -126,8 +129,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let outcome = pipeline(&broker, &processors, &args, stopped.clone()).await;
     if outcome.is_ok() && !args.exit && !*stopped.borrow() {
         println!(
-            "still serving on {bound}: watch with kcat -b {bound} -t payments -C \
-             (HTTP API on {http_bound}; ctrl-c to stop)"
+            "still serving on {bound}: watch with kcat -b {bound} -t payments -C, \
+             or open the web console at http://{http_bound}/ (ctrl-c to stop)"
         );
         std::io::stdout().flush()?;
         stop_requested(stopped.clone()).await;

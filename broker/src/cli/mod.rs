@@ -4,18 +4,33 @@
 use clap::{Parser, Subcommand};
 
 pub mod client;
+pub mod consume;
 pub mod demo;
+pub mod group;
 pub mod output;
 #[cfg(feature = "perf")]
 pub mod perf;
 pub mod processor;
+pub mod produce;
 pub mod serve;
+pub mod topic;
 
 /// Weir: a Kafka-compatible event-streaming broker whose consumer logic runs as
 /// sandboxed WebAssembly.
 #[derive(Debug, Parser)]
-#[command(name = "weir", version, about, long_about = None)]
+#[command(name = "weir", version, about, long_about = None, after_help = "Examples:
+  weir serve
+  weir topic create orders --partitions 3
+  weir produce orders orders.txt --key-separator ':'
+  weir consume orders --from-beginning --print-key
+  WEIR_HTTP=http://broker-1:8080 weir group list --output json
+
+Exit codes: 0 done, 1 the server refused (its message is printed), 2 bad arguments,
+3 no Weir server answered at --http.")]
 pub struct Cli {
+    /// Where the broker is and how to print, for every subcommand.
+    #[command(flatten)]
+    pub global: client::GlobalArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -26,6 +41,14 @@ pub struct Cli {
 pub enum Command {
     /// Run a single-node broker serving the Kafka protocol.
     Serve(serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics.
+    Topic(topic::TopicArgs),
+    /// Produce records to a topic, one per line, from standard input or a file.
+    Produce(produce::ProduceArgs),
+    /// Print a topic's records, from the beginning, an offset, a time or the end.
+    Consume(consume::ConsumeArgs),
+    /// List, describe, reset and delete consumer groups.
+    Group(group::GroupArgs),
     /// Run the order pipeline demo: a broker, five Wasm processors and an order
     /// generator, with progress and a summary.
     Demo(demo::DemoArgs),

@@ -1,4 +1,15 @@
-//! Printing answers for people: aligned tables and UTC timestamps.
+//! Printing answers: aligned tables and UTC timestamps for people, indented JSON
+//! for programs.
+
+use super::client::CliError;
+
+/// Prints `value` as indented JSON on stdout.
+pub fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Usage(format!("printing the answer: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
 
 /// Rows under a header, each column as wide as its widest cell, two spaces
 /// apart; no trailing spaces.
@@ -27,6 +38,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// A byte count for people: `512 B`, `1.5 KiB`, `20.0 MiB`...
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -58,6 +84,14 @@ mod tests {
             vec!["x".to_string(), "3".to_string()],
         ];
         assert_eq!(table(&["NAME", "LAG"], &rows), "NAME       LAG\ninventory  12\nx          3\n");
+    }
+
+    #[test]
+    fn formats_byte_counts() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 << 20), "20.0 MiB");
     }
 
     #[test]

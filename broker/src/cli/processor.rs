@@ -12,24 +12,21 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use weir_runtime::{ErrorPolicy, Limits, Manifest, StartPosition};
 
-use super::client::{ApiArgs, CliError, Client, Format, Method, segment};
-use super::output::{table, utc};
+use super::client::{CliError, Client, Format, GlobalArgs, Method, key_value, segment};
+use super::output::{print_json, table, utc};
 
 /// How often `logs --follow` asks for new lines.
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 /// Lines asked for per logs request (the API's maximum).
 const LOG_PAGE: usize = 10_000;
 
-/// `weir processor`: its API options and what to do.
+/// `weir processor`: what to do.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  weir processor deploy inventory.wasm --name inventory --input orders --output inventory-events
+  weir processor deploy inventory.wasm --name inventory --input orders --output-topic inventory-events
   weir processor list
   WEIR_HTTP=http://broker-1:8080 weir processor status inventory")]
 pub struct ProcessorArgs {
-    /// Where the API is and how to print.
-    #[command(flatten)]
-    pub api: ApiArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: ProcessorCommand,
@@ -41,7 +38,7 @@ pub enum ProcessorCommand {
     /// Deploy a Wasm component as a processor.
     Deploy(DeployArgs),
     /// List processors with their lag and counters.
-    #[command(after_help = "Example:\n  weir processor list --format json")]
+    #[command(after_help = "Example:\n  weir processor list --output json")]
     List,
     /// Show one processor, partition by partition.
     #[command(after_help = "Example:\n  weir processor status inventory")]
@@ -81,7 +78,7 @@ pub enum OnError {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   weir processor deploy inventory.wasm --name inventory --input orders \\
-      --output inventory-events --start earliest --config threshold=10
+      --output-topic inventory-events --start earliest --config threshold=10
   weir processor deploy inventory.wasm --manifest inventory.toml")]
 pub struct DeployArgs {
     /// The component to run (built for wasm32-wasip2)
@@ -98,7 +95,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "TOPIC", required_unless_present = "manifest")]
     pub input: Option<String>,
     /// A topic it may emit to (repeat for more)
-    #[arg(long = "output", value_name = "TOPIC")]
+    #[arg(long = "output-topic", visible_alias = "to", value_name = "TOPIC")]
     pub outputs: Vec<String>,
     /// Where it starts on partitions it never committed for: earliest, latest,
     /// offset:N or timestamp:MS [default: earliest]
@@ -155,15 +152,15 @@ pub struct LogsArgs {
 }
 
 /// Runs a `weir processor` subcommand; see [`super::client`] for exit codes.
-pub async fn run(args: ProcessorArgs) -> anyhow::Result<()> {
+pub async fn run(args: ProcessorArgs, global: GlobalArgs) -> anyhow::Result<()> {
     // The client blocks; keep it off the async workers.
-    tokio::task::spawn_blocking(move || run_blocking(args)).await??;
+    tokio::task::spawn_blocking(move || run_blocking(args, &global)).await??;
     Ok(())
 }
 
-fn run_blocking(args: ProcessorArgs) -> Result<(), CliError> {
-    let client = Client::new(&args.api.http)?;
-    let format = args.api.format;
+fn run_blocking(args: ProcessorArgs, global: &GlobalArgs) -> Result<(), CliError> {
+    let client = Client::new(&global.http)?;
+    let format = global.output;
     match args.command {
         ProcessorCommand::Deploy(deploy) => {
             let manifest = deploy.manifest()?;
@@ -309,14 +306,6 @@ fn read_module(file: &Path) -> Result<String, CliError> {
     Ok(STANDARD.encode(bytes))
 }
 
-/// `KEY=VALUE`, for clap.
-fn key_value(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("{s:?} is not KEY=VALUE")),
-    }
-}
-
 /// What the CLI reads of a `ProcessorInfo`; the rest is passed through in JSON.
 #[derive(Debug, Deserialize)]
 struct InfoView {
@@ -374,13 +363,6 @@ fn view<T: serde::de::DeserializeOwned>(client: &Client, value: Value) -> Result
         url: client.url().to_string(),
         reason: format!("unexpected answer: {e}"),
     })
-}
-
-fn print_json(value: &Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Usage(format!("printing the answer: {e}")))?;
-    println!("{text}");
-    Ok(())
 }
 
 /// Prints a `ProcessorInfo` as JSON, or as `text` makes it.
@@ -555,31 +537,33 @@ fn print_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
     use clap::Parser;
 
-    #[derive(Debug, Parser)]
-    struct Test {
-        #[command(flatten)]
-        args: ProcessorArgs,
+    fn parse_all(args: &[&str]) -> Result<(ProcessorArgs, GlobalArgs), clap::Error> {
+        let argv = ["weir", "processor"].into_iter().chain(args.iter().copied());
+        match Cli::try_parse_from(argv)? {
+            Cli { command: Command::Processor(processor), global } => Ok((processor, global)),
+            other => panic!("parsed as another command: {other:?}"),
+        }
     }
 
     fn parse(args: &[&str]) -> Result<ProcessorArgs, clap::Error> {
-        Test::try_parse_from(std::iter::once("processor").chain(args.iter().copied()))
-            .map(|t| t.args)
+        parse_all(args).map(|(processor, _)| processor)
     }
 
     #[test]
     fn builds_a_manifest_from_flags() {
-        let args = parse(&[
+        let (args, global) = parse_all(&[
             "deploy",
             "m.wasm",
             "--name",
             "inv",
             "--input",
             "orders",
-            "--output",
+            "--output-topic",
             "a",
-            "--output",
+            "--to",
             "b",
             "--start",
             "offset:5",
@@ -593,11 +577,14 @@ mod tests {
             "200",
             "--batch",
             "10",
-            "--format",
+            "--output",
             "json",
         ])
         .unwrap();
-        assert_eq!(args.api.format, Format::Json);
+        assert_eq!(global.output, Format::Json);
+        // `--format` is still understood, before the subcommand too.
+        let (_, global) = parse_all(&["--format", "json", "list"]).unwrap();
+        assert_eq!(global.output, Format::Json);
         let ProcessorCommand::Deploy(deploy) = args.command else { panic!("not deploy") };
         let m = deploy.manifest().unwrap();
         assert_eq!((m.name.as_str(), m.input.as_str()), ("inv", "orders"));

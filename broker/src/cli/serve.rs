@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -58,6 +58,22 @@ pub struct ServeArgs {
     /// The flush interval under interval durability [default: 1000]
     #[arg(long, env = "WEIR_FLUSH_MS", value_name = "MS")]
     pub flush_ms: Option<u64>,
+    /// The broker's log on stderr: `text`, or `json` (one object per line);
+    /// RUST_LOG picks the levels. Not read from the config file: logging starts
+    /// before it is read
+    #[arg(long, env = "WEIR_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+/// How the broker writes its log (always to stderr; stdout keeps the
+/// `... listening on` lines and command output).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, fields and spans.
+    Json,
 }
 
 /// The config file's shape: every field optional, unknown keys refused.

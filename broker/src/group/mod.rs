@@ -8,6 +8,7 @@
 //! - `member`: one member, its session and parked requests; member ids.
 //! - `offsets`: committed offsets, kept in the internal topic `__consumer_offsets`.
 //! - `types`: the coordinator's requests and answers as plain Rust values.
+//! - `admin`: what operators ask beyond the protocol: lag, offset resets.
 //! - `error`: [`GroupError`] and the Kafka error each maps to.
 //!
 //! [`GroupCoordinator`] keeps every group behind one lock, never held across an
@@ -39,12 +40,14 @@ use tracing::{error, info};
 
 use crate::storage::Storage;
 
+mod admin;
 mod error;
 mod member;
 pub mod offsets;
 mod state;
 mod types;
 
+pub use admin::PartitionLag;
 pub use error::GroupError;
 pub use offsets::{OFFSETS_TOPIC, OffsetAndMetadata, OffsetStore, TopicPartition};
 use state::{Group, Outcome};

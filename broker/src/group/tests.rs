@@ -205,3 +205,32 @@ async fn shutdown_answers_parked_joins_and_refuses_later_calls() {
         Err(GroupError::CoordinatorNotAvailable)
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn lag_trails_the_log_end_and_resets_wait_for_an_empty_group() {
+    let (_dir, storage, coordinator) = open();
+    let mut batch = crate::log::record::BatchBuilder::new(0, crate::log::record::Compression::None);
+    for _ in 0..5 {
+        batch.push(0, None, Some(b"v"), &[]);
+    }
+    storage.partition("orders", 1).unwrap().append(&batch.build().unwrap()).unwrap();
+
+    let answers = coordinator.reset_offsets("g", vec![(tp("orders", 1), 2)]).await.unwrap();
+    assert!(answers.iter().all(|(_, a)| a.is_ok()), "{answers:?}");
+    let lag = coordinator.lag("g");
+    assert_eq!(lag.len(), 1);
+    assert_eq!((lag[0].committed.offset, lag[0].log_end_offset, lag[0].lag), (2, Some(5), Some(3)));
+    let unknown = coordinator.reset_offsets("g", vec![(tp("nope", 0), 0)]).await.unwrap();
+    assert!(matches!(unknown[0].1, Err(GroupError::UnknownTopicOrPartition)));
+
+    let joined = join(&coordinator).await;
+    let refused = coordinator.reset_offsets("g", vec![(tp("orders", 1), 0)]).await;
+    assert!(matches!(refused, Err(GroupError::NonEmptyGroup)), "{refused:?}");
+    assert_eq!(coordinator.lag("g")[0].committed.offset, 2);
+
+    let left = coordinator.leave("g", &[member(&joined.member_id)]).unwrap();
+    assert!(left.iter().all(Result::is_ok));
+    storage.delete_topic("orders").unwrap();
+    let lag = coordinator.lag("g");
+    assert_eq!((lag[0].log_end_offset, lag[0].lag), (None, None), "its topic is gone");
+}

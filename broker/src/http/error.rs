@@ -7,7 +7,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tracing::error;
 
+use crate::log::AppendError;
 use crate::processors::ProcessorError;
+use crate::storage::StorageError;
+use crate::topic::TopicError;
+use crate::topics::TopicsError;
 
 /// An answer other than success.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,11 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// 409: the request conflicts with the current state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::CONFLICT, message)
+    }
+
     /// 500: the broker failed; the details go to its log, not to the caller.
     pub fn internal(what: &str) -> Self {
         ApiError::new(
@@ -64,6 +73,64 @@ impl From<ProcessorError> for ApiError {
             error!(error = %e, "processor operation failed");
         }
         ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<TopicsError> for ApiError {
+    fn from(e: TopicsError) -> Self {
+        let message = e.to_string();
+        let broker_fault = |what: &str| {
+            error!(error = %e, "{what} failed");
+            ApiError::internal(what)
+        };
+        match &e {
+            TopicsError::ReservedName(_)
+            | TopicsError::Storage(StorageError::Topic(
+                TopicError::InvalidTopicName(_)
+                | TopicError::InvalidPartitions(_)
+                | TopicError::InvalidConfig { .. }
+                | TopicError::UnknownConfig(_),
+            )) => ApiError::bad_request(message),
+            TopicsError::Internal { .. } => ApiError::new(StatusCode::FORBIDDEN, message),
+            TopicsError::UnknownPartition { .. } => ApiError::not_found(message),
+            TopicsError::Storage(StorageError::Topic(TopicError::UnknownTopic(_))) => {
+                ApiError::not_found(format!("{message}: GET /v1/topics lists the topics"))
+            }
+            TopicsError::Storage(StorageError::Topic(TopicError::TopicAlreadyExists(_))) => {
+                ApiError::conflict(format!("{message}: choose another name, or delete it first"))
+            }
+            TopicsError::Append(AppendError::TooLarge { .. }) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "{message}: send fewer or smaller records per request, or raise the \
+                     topic's max.message.bytes"
+                ),
+            ),
+            TopicsError::Append(AppendError::Closed) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the partition is closed: the broker is shutting down",
+            ),
+            TopicsError::Append(_) => broker_fault("appending the records"),
+            TopicsError::Storage(_) => broker_fault("updating the topic"),
+        }
+    }
+}
+
+/// Runs `work` (which writes files, fsyncs or reads the log) on the blocking pool.
+pub async fn blocking<T, E>(
+    what: &'static str,
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(e) => {
+            error!(error = %e, "{what} panicked or was cancelled");
+            Err(ApiError::internal(what))
+        }
     }
 }
 

@@ -79,7 +79,8 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
-                "the request body is larger than {} MiB: send a smaller module",
+                "the request body is larger than {} MiB: send a smaller module, or fewer \
+                 records per request",
                 MAX_BODY_BYTES >> 20
             ),
         ),

@@ -5,16 +5,26 @@
 //!   state handlers get exists only then) and the data directory is reachable;
 //!   503 with the reason otherwise.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 
+use super::openapi::Route;
 use super::{ApiError, AppState};
 
 /// The health routes.
-pub fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/healthz", healthz, "healthz", "Liveness")
+            .describe("200 `ok` while the process serves HTTP.")
+            .text(200, "The process is alive"),
+        Route::get("/readyz", readyz, "readyz", "Readiness")
+            .describe(
+                "200 `ready` while storage and the processors are open and the data \
+                 directory is reachable; 503 with the reason otherwise.",
+            )
+            .text(200, "Ready to serve")
+            .errors(&[503]),
+    ]
 }
 
 async fn healthz() -> &'static str {

@@ -1,7 +1,18 @@
-//! The HTTP API: one file per resource, each with its own `router(state)`, merged
-//! here into one service.
+//! The HTTP API: one file per resource, each listing its routes (`routes()`),
+//! merged here into one service from the one list `RESOURCES`, from which the
+//! OpenAPI document is built too: a route added to a resource's list is served
+//! and documented alike.
 //!
+//! - `console`: the web console at `/` (embedded page, script and style) and
+//!   `/v1/cluster`, the broker its header names.
 //! - `health`: `/healthz` and `/readyz`.
+//! - `topics`: `/v1/topics/...`: list, describe, create, delete, alter configs.
+//! - `records`: produce JSON records to a topic, read a partition's records.
+//! - `groups`: `/v1/groups/...`: consumer groups, their members, offsets and lag;
+//!   offset resets and deletion.
+//! - `openapi`: `Route`, the API as data, and `/openapi.json`, the document
+//!   built from it.
+//! - `metrics`: `/metrics`, in Prometheus text format.
 //! - `processors`: `/v1/processors/...`: deploy, status, pause and resume,
 //!   upgrade, delete, logs.
 //! - `error`: the one error shape every route answers with,
@@ -26,10 +37,16 @@ use tracing::{error, info};
 use crate::broker::Broker;
 use crate::processors::Processors;
 
+pub mod console;
 mod error;
 mod extract;
+mod groups;
 mod health;
+pub mod metrics;
+mod openapi;
 mod processors;
+mod records;
+mod topics;
 
 pub use error::ApiError;
 
@@ -54,12 +71,37 @@ impl fmt::Debug for AppState {
     }
 }
 
+/// A resource of the API: its routes, and how the OpenAPI document tags them.
+struct Resource {
+    /// The tag of its operations.
+    tag: &'static str,
+    /// What the tag stands for.
+    description: &'static str,
+    /// Its routes.
+    routes: fn() -> Vec<openapi::Route>,
+}
+
+/// Every documented resource: the router and the OpenAPI document are both built
+/// from this list.
+const RESOURCES: &[Resource] = &[
+    Resource { tag: "topics", description: "Topics and their configs", routes: topics::routes },
+    Resource { tag: "records", description: "Produce and read records", routes: records::routes },
+    Resource { tag: "groups", description: "Consumer groups and lag", routes: groups::routes },
+    Resource { tag: "processors", description: "Wasm processors", routes: processors::routes },
+    Resource { tag: "metrics", description: "Prometheus metrics", routes: metrics::routes },
+    Resource { tag: "health", description: "Liveness and readiness", routes: health::routes },
+    Resource { tag: "cluster", description: "This broker", routes: console::routes },
+    Resource { tag: "openapi", description: "This document", routes: openapi::routes },
+];
+
 /// Every route of the API, with the body limit and JSON answers for unknown paths
 /// and methods.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(health::router(state.clone()))
-        .merge(processors::router(state))
+    let routes = RESOURCES.iter().flat_map(|resource| (resource.routes)());
+    routes
+        .fold(Router::new(), |router, route| route.add_to(router))
+        .merge(console::router())
+        .with_state(state)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -84,7 +126,8 @@ pub async fn run(
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::not_found(format!(
-        "no such endpoint {}: the API lives under /v1 (for example GET /v1/processors)",
+        "no such endpoint {}: the API lives under /v1 (for example GET /v1/topics), and \
+         GET /openapi.json lists every route",
         uri.path()
     ))
 }

@@ -13,24 +13,26 @@
 //!
 //! `module` is the component's bytes in standard base64 (line breaks allowed).
 //! Logs are the lines with a sequence number above `after` (default 0), oldest
-//! first, at most `limit` (default 100, at most 10000).
+//! first, at most `limit` (default 100, at most 10000). They are read from the
+//! internal topic `__weir_logs`, so they survive restarts; a line's `seq` is its
+//! record's offset there plus one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use weir_runtime::{LogLine, Manifest};
+use serde_json::{Value, json};
+use weir_runtime::Manifest;
 
 use super::extract::{Json, Path, Query};
+use super::openapi::Route;
 use super::{ApiError, AppState};
-use crate::processors::{ProcessorError, ProcessorInfo};
+use crate::processors::{LogEntry, ProcessorError, ProcessorInfo};
 
 /// Log lines answered when the request does not say.
 pub const DEFAULT_LOG_LIMIT: usize = 100;
@@ -38,15 +40,139 @@ pub const DEFAULT_LOG_LIMIT: usize = 100;
 pub const MAX_LOG_LIMIT: usize = 10_000;
 
 /// The processor routes.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/v1/processors", get(list).post(deploy))
-        .route("/v1/processors/{name}", get(show).delete(delete))
-        .route("/v1/processors/{name}/pause", post(pause))
-        .route("/v1/processors/{name}/resume", post(resume))
-        .route("/v1/processors/{name}/module", put(upgrade))
-        .route("/v1/processors/{name}/logs", get(logs))
-        .with_state(state)
+pub fn routes() -> Vec<Route> {
+    let info = info_schema;
+    vec![
+        Route::get("/v1/processors", list, "listProcessors", "List processors").json(
+            200,
+            "Every deployed processor, by name",
+            json!({ "type": "array", "items": info() }),
+        ),
+        Route::post("/v1/processors", deploy, "deployProcessor", "Deploy a processor")
+            .describe(
+                "Checks the manifest and its topics, compiles the module, creates the \
+                 dead-letter topic and the state changelog, and starts the workers.",
+            )
+            .body(json!({
+                "type": "object",
+                "required": ["manifest", "module"],
+                "properties": {
+                    "manifest": manifest_schema(),
+                    "module": module_schema(),
+                },
+            }))
+            .json(201, "Deployed", info())
+            .errors(&[400, 409, 413, 415, 422]),
+        Route::get("/v1/processors/{name}", show, "getProcessor", "Show a processor")
+            .json(200, "The processor and its status", info())
+            .errors(&[404]),
+        Route::delete("/v1/processors/{name}", delete, "deleteProcessor", "Delete a processor")
+            .describe(
+                "Stops it and deletes it with its state changelog and its consumer \
+                 group's offsets; its dead-letter topic stays.",
+            )
+            .empty(204, "Deleted")
+            .errors(&[404]),
+        Route::post("/v1/processors/{name}/pause", pause, "pauseProcessor", "Pause a processor")
+            .json(200, "Paused at the workers' next batch boundary", info())
+            .errors(&[404]),
+        Route::post(
+            "/v1/processors/{name}/resume",
+            resume,
+            "resumeProcessor",
+            "Resume a processor",
+        )
+        .json(200, "Resumed", info())
+        .errors(&[404]),
+        Route::put(
+            "/v1/processors/{name}/module",
+            upgrade,
+            "upgradeProcessor",
+            "Upgrade a processor's module",
+        )
+        .describe(
+            "Swaps in a new module (and config, if given) at the workers' next \
+             batch boundary, keeping offsets and state.",
+        )
+        .body(json!({
+            "type": "object",
+            "required": ["module"],
+            "properties": {
+                "module": module_schema(),
+                "config": { "type": "object", "additionalProperties": { "type": "string" } },
+            },
+        }))
+        .json(200, "Upgraded", info())
+        .errors(&[400, 404, 413, 415, 422]),
+        Route::get("/v1/processors/{name}/logs", logs, "processorLogs", "A processor's log lines")
+            .query(
+                "after",
+                json!({ "type": "integer", "minimum": 0 }),
+                "Lines with a greater sequence number (default 0)",
+            )
+            .query(
+                "limit",
+                json!({ "type": "integer", "minimum": 1, "maximum": MAX_LOG_LIMIT }),
+                "At most this many lines (default 100)",
+            )
+            .json(
+                200,
+                "Lines, oldest first",
+                json!({ "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "seq": { "type": "integer" },
+                    "partition": { "type": ["integer", "null"] },
+                    "timestamp_ms": { "type": "integer" },
+                    "level": { "type": "string" },
+                    "message": { "type": "string" },
+                },
+            } }),
+            )
+            .errors(&[400, 404]),
+    ]
+}
+
+/// The `module` field of a deployment or an upgrade.
+fn module_schema() -> Value {
+    json!({ "type": "string", "description": "The Wasm component, standard base64" })
+}
+
+/// A deployment's manifest, as `weir_runtime::Manifest` reads it.
+fn manifest_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["name", "input"],
+        "properties": {
+            "name": { "type": "string", "description": "Also its consumer group id" },
+            "input": { "type": "string", "description": "The topic it consumes" },
+            "outputs": { "type": "array", "items": { "type": "string" } },
+            "start": {
+                "type": "object",
+                "description": "Where it starts on partitions it never committed for: \
+                    {\"kind\": \"earliest\"} (default), {\"kind\": \"latest\"}, \
+                    {\"kind\": \"offset\", \"value\": N} or \
+                    {\"kind\": \"timestamp\", \"value\": MS}",
+            },
+            "limits": { "type": "object", "description": "Sandbox limits" },
+            "on_error": { "type": "string", "enum": ["dead-letter", "pause"] },
+            "config": { "type": "object", "additionalProperties": { "type": "string" } },
+        },
+    })
+}
+
+/// A processor as the API shows it (`ProcessorInfo`).
+fn info_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "manifest": manifest_schema(),
+            "paused": { "type": "boolean" },
+            "version": { "type": "integer", "description": "1 at deployment, +1 per upgrade" },
+            "deployed_at_ms": { "type": "integer" },
+            "status": { "type": "object", "description": "State and per-partition counters" },
+        },
+    })
 }
 
 /// The body of a deployment.
@@ -141,14 +267,16 @@ async fn logs(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(query): Query<LogsQuery>,
-) -> Result<axum::Json<Vec<LogLine>>, ApiError> {
+) -> Result<axum::Json<Vec<LogEntry>>, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LOG_LIMIT);
     if !(1..=MAX_LOG_LIMIT).contains(&limit) {
         return Err(ApiError::bad_request(format!(
             "limit={limit} is out of range: ask for 1 to {MAX_LOG_LIMIT} lines"
         )));
     }
-    Ok(axum::Json(state.processors.logs(&name, query.after.unwrap_or(0), limit)?))
+    let (processors, after) = (Arc::clone(&state.processors), query.after.unwrap_or(0));
+    let lines = blocking("reading the logs of", move || processors.logs(&name, after, limit));
+    Ok(axum::Json(lines.await?))
 }
 
 /// Runs `work` (which compiles modules or stops workers) on the blocking pool.

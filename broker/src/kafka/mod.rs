@@ -7,12 +7,14 @@
 //! - `response`: response encoding, with fetched records spliced from segment files
 //!   by sendfile rather than copied.
 //! - `handlers`: one file per API, and the registry ApiVersions is computed from.
+//! - `error_codes`: the error codes in each API's response, for the metrics.
 //!
 //! Message types come from the `kafka-protocol` crate, generated from Kafka's own
 //! message specs. Client errors are answered with Kafka error codes in the
 //! response; a frame that cannot be parsed closes the connection, with a log line.
 
 pub mod connection;
+pub mod error_codes;
 pub mod handlers;
 pub mod response;
 pub mod server;

@@ -2,12 +2,15 @@
 //!
 //! One connection reads top to bottom: read a frame, parse its header, check the
 //! API and version, decode, dispatch to the handler, encode, write. Requests on a
-//! connection are answered in order, one at a time, as Kafka does.
+//! connection are answered in order, one at a time, as Kafka does. Each request's
+//! latency and its response's error codes are counted per API (`metrics`).
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
@@ -15,10 +18,12 @@ use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
 use super::connection::{Connection, FrameError};
-use super::handlers::{self, Reply, api_versions};
+use super::error_codes;
+use super::handlers::{self, Api, Reply, api_versions};
 use super::response::{Response, SpliceBuf};
 use crate::broker::Broker;
 use crate::log::FileSlice;
+use crate::metrics::ApiMetrics;
 
 /// Kafka's socket.request.max.bytes default: 100 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
@@ -94,6 +99,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
                 Ok((socket, peer)) => {
                     let broker = Arc::clone(&broker);
                     tokio::spawn(async move {
+                        let _open = broker.metrics.connection();
                         let mut conn = Connection::new(socket, peer, DEFAULT_MAX_FRAME);
                         match serve(&broker, &mut conn).await {
                             Ok(()) => debug!(%peer, "client disconnected"),
@@ -128,10 +134,7 @@ pub async fn serve(broker: &Arc<Broker>, conn: &mut Connection) -> Result<(), Re
 /// One request: parse, check, decode, dispatch, encode. Ok(None) for requests
 /// that get no response (acks=0); Err when the connection must close. (Also the
 /// entry point of the request fuzz target, `broker/fuzz`.)
-pub async fn process(
-    broker: &Arc<Broker>,
-    mut frame: Bytes,
-) -> Result<Option<Response>, RequestError> {
+pub async fn process(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<Response>, RequestError> {
     if frame.len() < 8 {
         return Err(RequestError::Short(frame.len()));
     }
@@ -140,9 +143,42 @@ pub async fn process(
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let api_key = ApiKey::try_from(key).map_err(|()| RequestError::UnknownApi(key))?;
     let api = handlers::find(api_key).ok_or(RequestError::UnknownApi(key))?;
+    let started = Instant::now();
+    let metrics = broker.metrics.api(api_key);
+    let answered = answer(broker, api, version, correlation_id, frame, metrics).await;
+    if let Some(metrics) = metrics {
+        metrics.observe(started.elapsed());
+        match &answered {
+            Err(RequestError::UnsupportedVersion { .. }) => {
+                metrics.error(ResponseError::UnsupportedVersion.code())
+            }
+            Err(RequestError::Malformed { .. }) => {
+                metrics.error(ResponseError::InvalidRequest.code())
+            }
+            Err(_) => metrics.error(ResponseError::UnknownServerError.code()),
+            Ok(_) => {}
+        }
+    }
+    answered
+}
+
+/// The part of [`process`] after the API is known: check the version, decode,
+/// dispatch, count the response's error codes, encode.
+async fn answer(
+    broker: &Arc<Broker>,
+    api: &Api,
+    version: i16,
+    correlation_id: i32,
+    mut frame: Bytes,
+    metrics: Option<&ApiMetrics>,
+) -> Result<Option<Response>, RequestError> {
+    let api_key = api.key;
     if !api.serves(version) {
         if api_key == ApiKey::ApiVersions {
             debug!(version, "ApiVersions at an unserved version: answering v0");
+            if let Some(metrics) = metrics {
+                metrics.error(ResponseError::UnsupportedVersion.code());
+            }
             let header = ResponseHeader::default().with_correlation_id(correlation_id);
             return encode(api_key, 0, 0, &header, &api_versions::unsupported()).map(Some);
         }
@@ -161,7 +197,15 @@ pub async fn process(
     }
     let response_header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api_key.response_header_version(version);
-    match handlers::dispatch(broker, &header, request).await {
+    let reply = handlers::dispatch(broker, &header, request).await;
+    if let Some(metrics) = metrics {
+        match &reply {
+            Reply::Message(body) => error_codes::each(body, |code| metrics.error(code)),
+            Reply::Fetch(body, _) => error_codes::fetch(body, |code| metrics.error(code)),
+            Reply::Nothing => {}
+        }
+    }
+    match reply {
         Reply::Nothing => Ok(None),
         Reply::Message(body) => {
             let mut buf = BytesMut::new();

@@ -34,6 +34,7 @@ use super::record;
 use super::recovery::{self, Recovered};
 use super::scan::{ScanError, Scanner};
 use super::segment::{Segment, Truncation};
+use crate::metrics::PartitionTraffic;
 
 /// Why an append was refused. Nothing of a refused request is written, except on
 /// `Io`, where the batches before the failing one may be.
@@ -190,6 +191,8 @@ pub struct ReadResult {
     pub high_watermark: u64,
     /// The first offset held.
     pub log_start_offset: u64,
+    /// Records in the slice's batches (0 without a slice).
+    pub records: u64,
 }
 
 /// Segments and offsets, behind the partition's lock.
@@ -264,6 +267,8 @@ pub struct Partition {
     truncations: Vec<(u64, Truncation)>,
     /// Flushes performed (each fsyncs every dirty segment), for metrics.
     fsyncs: AtomicU64,
+    /// Bytes and records appended and fetched, for metrics.
+    traffic: PartitionTraffic,
 }
 
 impl Partition {
@@ -297,6 +302,7 @@ impl Partition {
             dir,
             truncations,
             fsyncs: AtomicU64::new(0),
+            traffic: PartitionTraffic::default(),
         };
         // What recovery kept is now fsynced: make that the recovery point, so a
         // second crash does not rescan it again.
@@ -313,6 +319,12 @@ impl Partition {
     /// Truncations the open had to make, by segment base offset.
     pub fn truncations(&self) -> &[(u64, Truncation)] {
         &self.truncations
+    }
+
+    /// Bytes and records appended (counted here) and fetched (counted by the
+    /// Fetch handler) since the partition opened.
+    pub fn traffic(&self) -> &PartitionTraffic {
+        &self.traffic
     }
 
     /// Appends the batches in `records` (one or more RecordBatch v2, back to back,
@@ -405,6 +417,10 @@ impl Partition {
         };
         let sync = state.config.durability == Durability::Sync;
         drop(state);
+        let written = spans.iter().filter(|s| s.duplicate.is_none());
+        let (bytes, records) =
+            written.fold((0, 0), |(b, r), s| (b + s.len as u64, r + s.delta + 1));
+        self.traffic.appended(bytes, records);
         if sync {
             // A duplicate too: its original may still be waiting for its fsync.
             self.flush_to(info.last_offset + 1).map_err(io_err)?;
@@ -448,11 +464,13 @@ impl Partition {
                 .map(|(_, s)| (Arc::clone(s.log()), s.position_for(offset), s.size()));
             (holder, hwm, lso)
         };
-        let done = |slice| Ok(ReadResult { slice, high_watermark, log_start_offset });
-        let Some((file, start, end)) = found else { return done(None) };
+        let done =
+            |slice, records| Ok(ReadResult { slice, high_watermark, log_start_offset, records });
+        let Some((file, start, end)) = found else { return done(None, 0) };
         let mut scan = Scanner::new(&file, start, end, false);
         let mut first: Option<u64> = None;
         let mut stop = start;
+        let mut records = 0;
         while let Some(b) = scan.next_batch().map_err(|e| self.read_err(e))? {
             match first {
                 None if (b.header.last_offset() as u64) < offset => continue,
@@ -461,11 +479,14 @@ impl Partition {
                 Some(_) => {}
             }
             stop = b.end();
+            records += u64::try_from(b.header.records_count()).unwrap_or(0);
             if stop - first.unwrap_or(stop) >= max_bytes as u64 {
                 break;
             }
         }
-        done(first.map(|position| FileSlice { file, position, len: (stop - position) as usize }))
+        let slice =
+            first.map(|position| FileSlice { file, position, len: (stop - position) as usize });
+        done(slice, records)
     }
 
     fn read_err(&self, e: ScanError) -> ReadError {

@@ -5,13 +5,16 @@
 //! - `store`: [`BrokerStore`], the runtime's `LogStore` over the broker's
 //!   partitions, and the state changelogs `__weir_state.<processor>`.
 //! - `deployment`: a deployment's files, `manifest.json` and `module.wasm`.
+//! - `logs`: processor logs kept durably in `__weir_logs`, shipped there from the
+//!   runtime's in-memory rings by a background thread, and read back by name.
 //! - `error`: [`ProcessorError`] and the HTTP status of each.
 //!
 //! A deployment owns: its directory under `<data-dir>/processors/`, its state
 //! changelog topic, and the committed offsets of the consumer group named like
 //! it. It creates, and leaves behind when deleted (they hold user data), its
-//! dead-letter topic `<name>.dead-letter`. Its input and output topics must
-//! exist before it is deployed.
+//! dead-letter topic `<name>.dead-letter`, and its log lines in `__weir_logs`
+//! (until retention). Its input and output topics must exist before it is
+//! deployed.
 //!
 //! Changes (deploy, upgrade, pause, resume, delete) are serialized by one lock,
 //! held while a module compiles; reads (list, get, logs) never wait for them.
@@ -21,6 +24,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -29,19 +33,23 @@ use tracing::{info, warn};
 use weir_runtime::manifest::Manifest;
 use weir_runtime::status::ProcessorStatus;
 use weir_runtime::store::LogStore;
-use weir_runtime::{LogLine, Processor, Runtime, RuntimeOptions};
+use weir_runtime::{Processor, Runtime, RuntimeOptions};
 
 use crate::broker::Broker;
 use crate::group::GroupError;
+use crate::log::flusher::StopSignal;
 use crate::storage::StorageError;
 use crate::topic::{TopicError, TopicSpec, is_internal};
 
 pub mod deployment;
 mod error;
+pub mod logs;
 pub mod store;
 
 use deployment::DeploymentRecord;
 pub use error::ProcessorError;
+use logs::{Cursor, ProcessorLogs};
+pub use logs::{LOGS_TOPIC, LogEntry};
 pub use store::{BrokerStore, STATE_TOPIC_PREFIX, state_topic};
 
 /// The registry's directory under the data directory.
@@ -75,7 +83,12 @@ struct Deployment {
     processor: Processor,
     /// What is on disk.
     record: DeploymentRecord,
+    /// How far its log lines were shipped to `__weir_logs`.
+    log: Arc<Mutex<Cursor>>,
 }
+
+/// The deployments by name, shared with the log shipper.
+type Deployments = RwLock<BTreeMap<String, Deployment>>;
 
 /// The deployed processors of one broker.
 #[derive(Debug)]
@@ -89,10 +102,16 @@ pub struct Processors {
     /// `<data-dir>/processors`.
     dir: PathBuf,
     /// Running deployments by name.
-    deployments: RwLock<BTreeMap<String, Deployment>>,
+    deployments: Arc<Deployments>,
     /// Held by every change; true once `shutdown` ran, after which changes are
     /// refused.
     admin: Mutex<bool>,
+    /// The processors' logs in `__weir_logs`.
+    logs: Arc<ProcessorLogs>,
+    /// Stops the log shipper.
+    shipper_stop: Arc<StopSignal>,
+    /// The log shipper thread, joined by `shutdown`.
+    shipper: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Processors {
@@ -116,11 +135,14 @@ impl Processors {
         fs::create_dir_all(&dir).map_err(ProcessorError::io(&dir))?;
         let processors = Processors {
             store: Arc::new(BrokerStore::new(Arc::clone(&broker))),
+            logs: Arc::new(ProcessorLogs::open(Arc::clone(&broker))?),
             broker,
             runtime,
-            deployments: RwLock::new(BTreeMap::new()),
+            deployments: Arc::new(RwLock::new(BTreeMap::new())),
             admin: Mutex::new(false),
             dir,
+            shipper_stop: Arc::new(StopSignal::default()),
+            shipper: Mutex::new(None),
         };
         let mut names = Vec::new();
         for entry in fs::read_dir(&processors.dir).map_err(ProcessorError::io(&processors.dir))? {
@@ -146,6 +168,7 @@ impl Processors {
         }
         let running = processors.deployments.read().len();
         info!(dir = %processors.dir.display(), running, "processors open");
+        processors.start_shipper();
         Ok(processors)
     }
 
@@ -172,7 +195,8 @@ impl Processors {
             paused = record.paused,
             "processor restarted"
         );
-        self.deployments.write().insert(name.to_owned(), Deployment { processor, record });
+        let deployment = Deployment { processor, record, log: Arc::default() };
+        self.deployments.write().insert(name.to_owned(), deployment);
         Ok(())
     }
 
@@ -235,7 +259,7 @@ impl Processors {
             }
         };
         info!(processor = %name, "processor deployed");
-        let deployment = Deployment { processor, record };
+        let deployment = Deployment { processor, record, log: Arc::default() };
         let answer = info(&deployment);
         self.deployments.write().insert(name, deployment);
         Ok(answer)
@@ -336,6 +360,8 @@ impl Processors {
         }
         if let Some(running) = running {
             running.processor.stop();
+            // Its last words (the stop notes) are kept with the rest.
+            self.logs.ship(name, &running.processor, &running.log);
         }
         self.store.unregister(name);
         self.finish_delete(name, &doomed);
@@ -343,14 +369,18 @@ impl Processors {
         Ok(())
     }
 
-    /// Up to `limit` log lines of a processor after sequence number `after_seq`.
+    /// Up to `limit` log lines of a processor with a sequence number above
+    /// `after_seq`, oldest first, from `__weir_logs` (lines not shipped there yet
+    /// are shipped first). Blocks on reading the topic.
     pub fn logs(
         &self,
         name: &str,
         after_seq: u64,
         limit: usize,
-    ) -> Result<Vec<LogLine>, ProcessorError> {
-        Ok(self.deployment(name)?.processor.logs(after_seq, limit))
+    ) -> Result<Vec<LogEntry>, ProcessorError> {
+        let deployment = self.deployment(name)?;
+        self.logs.ship(name, &deployment.processor, &deployment.log);
+        self.logs.read(name, after_seq, limit)
     }
 
     /// Stops every processor's workers at their batch boundaries (in parallel)
@@ -368,7 +398,31 @@ impl Processors {
                 scope.spawn(|| processor.stop());
             }
         });
+        self.shipper_stop.stop();
+        if let Some(thread) = self.shipper.lock().take()
+            && thread.join().is_err()
+        {
+            warn!("the processor log shipper panicked");
+        }
+        ship_all(&self.logs, &self.deployments);
         info!(processors = running.len(), "processors stopped");
+    }
+
+    /// Starts the thread that ships every processor's new log lines to
+    /// `__weir_logs` every `SHIP_EVERY`, until `shutdown` (or drop).
+    fn start_shipper(&self) {
+        let (logs, deployments) = (Arc::clone(&self.logs), Arc::clone(&self.deployments));
+        let stop = Arc::clone(&self.shipper_stop);
+        let spawned =
+            std::thread::Builder::new().name("weir-log-shipper".into()).spawn(move || {
+                while !stop.wait(logs::SHIP_EVERY) {
+                    ship_all(&logs, &deployments);
+                }
+            });
+        match spawned {
+            Ok(thread) => *self.shipper.lock() = Some(thread),
+            Err(e) => warn!(error = %e, "no processor log shipper: logs are stored when read"),
+        }
     }
 
     fn admin(&self) -> Result<MutexGuard<'_, bool>, ProcessorError> {
@@ -451,6 +505,27 @@ impl Processors {
             remove_dir(doomed);
         }
     }
+}
+
+impl Drop for Processors {
+    fn drop(&mut self) {
+        // Without `shutdown` (tests): the shipper must not outlive the registry.
+        self.shipper_stop.stop();
+    }
+}
+
+/// Ships every running processor's new log lines, then forgets batches that
+/// retention deleted.
+fn ship_all(logs: &ProcessorLogs, deployments: &Deployments) {
+    let running: Vec<(String, Processor, Arc<Mutex<Cursor>>)> = deployments
+        .read()
+        .iter()
+        .map(|(name, d)| (name.clone(), d.processor.clone(), Arc::clone(&d.log)))
+        .collect();
+    for (name, processor, cursor) in &running {
+        logs.ship(name, processor, cursor);
+    }
+    logs.prune();
 }
 
 fn info(deployment: &Deployment) -> ProcessorInfo {

@@ -81,13 +81,19 @@ impl TopicRegistry {
         Ok(TopicRegistry { dir: data_dir.to_owned(), topics })
     }
 
-    /// Validates and persists a new topic and returns it as stored.
-    pub fn create(&mut self, spec: TopicSpec) -> Result<&TopicSpec, TopicError> {
+    /// What `create` would refuse `spec` for, without creating anything: its
+    /// name, an existing topic of that name, its partition count or configs.
+    pub fn check_new(&self, spec: &TopicSpec) -> Result<(), TopicError> {
         validate_topic_name(&spec.name)?;
         if self.topics.contains_key(&spec.name) {
-            return Err(TopicError::TopicAlreadyExists(spec.name));
+            return Err(TopicError::TopicAlreadyExists(spec.name.clone()));
         }
-        validate_spec(&spec)?;
+        validate_spec(spec)
+    }
+
+    /// Validates and persists a new topic and returns it as stored.
+    pub fn create(&mut self, spec: TopicSpec) -> Result<&TopicSpec, TopicError> {
+        self.check_new(&spec)?;
         write_topics(&self.dir, self.topics.values().chain([&spec]))?;
         tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic");
         Ok(self.topics.entry(spec.name.clone()).or_insert(spec))

@@ -60,28 +60,33 @@ pub enum PerfCommand {
 /// Where the broker is and which topic to use: the flags every measurement has.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// The broker to measure: HOST:PORT, or several separated by commas. `weir
-    /// serve` prints its address as `kafka listening on HOST:PORT`.
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9092", value_parser = parse_bootstrap)]
+    /// The broker to measure: the global `--bootstrap` (HOST:PORT, or several
+    /// separated by commas; `weir serve` prints its address as
+    /// `kafka listening on HOST:PORT`).
+    #[arg(skip)]
     pub bootstrap: String,
     /// The topic to use.
     #[arg(long, value_name = "TOPIC", value_parser = parse_topic)]
     pub topic: String,
 }
 
-/// Runs one measurement; its report goes to stdout, librdkafka's logs to stderr.
-pub async fn run(args: PerfArgs) -> anyhow::Result<()> {
+/// Runs one measurement against the broker at `bootstrap` (the global option);
+/// its report goes to stdout, librdkafka's logs to stderr.
+pub async fn run(args: PerfArgs, bootstrap: &str) -> anyhow::Result<()> {
     match args.command {
-        PerfCommand::Produce(args) => {
+        PerfCommand::Produce(mut args) => {
+            args.target.bootstrap = bootstrap.to_string();
             check_broker(&args.target.bootstrap).await?;
             ensure_topic(&args.target, args.partitions, &args.topic_config).await?;
             blocking(move || produce::run(&args)).await
         }
-        PerfCommand::Consume(args) => {
+        PerfCommand::Consume(mut args) => {
+            args.target.bootstrap = bootstrap.to_string();
             check_broker(&args.target.bootstrap).await?;
             blocking(move || consume::run(&args)).await
         }
-        PerfCommand::E2e(args) => {
+        PerfCommand::E2e(mut args) => {
+            args.target.bootstrap = bootstrap.to_string();
             check_broker(&args.target.bootstrap).await?;
             ensure_topic(&args.target, 1, &args.topic_config).await?;
             blocking(move || e2e::run(&args)).await
@@ -238,23 +243,6 @@ fn random_u64() -> u64 {
     RandomState::new().hash_one(Instant::now())
 }
 
-/// `HOST:PORT[,HOST:PORT...]` with a port from 1 to 65535.
-fn parse_bootstrap(s: &str) -> Result<String, String> {
-    for server in s.split(',') {
-        let (host, port) = server
-            .rsplit_once(':')
-            .ok_or_else(|| format!("'{server}' is not HOST:PORT (e.g. 127.0.0.1:9092)"))?;
-        if host.is_empty() {
-            return Err(format!("'{server}' has no host: use HOST:PORT (e.g. 127.0.0.1:9092)"));
-        }
-        match port.parse::<u16>() {
-            Ok(p) if p > 0 => {}
-            _ => return Err(format!("'{port}' in '{server}' is not a port from 1 to 65535")),
-        }
-    }
-    Ok(s.to_string())
-}
-
 /// A Kafka topic name: 1 to 249 of `[a-zA-Z0-9._-]`.
 fn parse_topic(s: &str) -> Result<String, String> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
@@ -296,7 +284,10 @@ mod tests {
     fn parse(args: &[&str]) -> Result<PerfCommand, String> {
         let argv = ["weir", "perf"].iter().chain(args);
         match Cli::try_parse_from(argv) {
-            Ok(Cli { command: Command::Perf(perf) }) => Ok(perf.command),
+            Ok(Cli { command: Command::Perf(perf), global }) => {
+                assert_eq!(global.bootstrap, "127.0.0.1:9092");
+                Ok(perf.command)
+            }
             Ok(other) => panic!("parsed as another command: {other:?}"),
             Err(e) => Err(e.to_string()),
         }
@@ -335,7 +326,6 @@ mod tests {
         ])
         .unwrap();
         let PerfCommand::Produce(args) = parsed else { panic!("{parsed:?}") };
-        assert_eq!(args.target.bootstrap, "127.0.0.1:9092");
         assert_eq!(args.records, 10);
         assert_eq!(args.throughput, -1.0);
         assert_eq!(args.producer_props.len(), 2);

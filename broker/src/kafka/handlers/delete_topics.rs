@@ -1,4 +1,5 @@
-//! DeleteTopics (key 20): removes topics by name (v0-5: `topic_names`; v6: `topics`).
+//! DeleteTopics (key 20): removes topics by name (v0-5: `topic_names`; v6: `topics`)
+//! with `Broker::delete_topic`, as the HTTP API does; internal topics are refused.
 
 use std::sync::Arc;
 
@@ -7,9 +8,8 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Api, storage_error};
+use super::{Api, topics_error};
 use crate::broker::Broker;
-use crate::topic::is_internal;
 
 /// Versions 1 (the crate's lowest) to 6, as Kafka 3.0 serves.
 pub const API: Api = Api { key: ApiKey::DeleteTopics, min: 1, max: 6 };
@@ -33,17 +33,10 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopic
                         "topics are deleted by name",
                     )));
             };
-            if is_internal(&name.0) {
-                return result
-                    .with_error_code(ResponseError::InvalidRequest.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "internal topics cannot be deleted",
-                    )));
-            }
-            match broker.storage.delete_topic(&name.0) {
+            match broker.delete_topic(&name.0) {
                 Ok(()) => result,
                 Err(e) => {
-                    let (code, message) = storage_error(&e);
+                    let (code, message) = topics_error(&e);
                     result
                         .with_error_code(code.code())
                         .with_error_message(Some(StrBytes::from_string(message)))

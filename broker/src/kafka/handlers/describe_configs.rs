@@ -1,5 +1,6 @@
 //! DescribeConfigs (key 32): a topic's effective configs, each with where its value
-//! comes from (the topic's override, the broker's flags, or Weir's default).
+//! comes from (the topic's override, the broker's flags, or Weir's default), from
+//! `Broker::topic_configs`, as the HTTP API shows them.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::Api;
 use crate::broker::Broker;
-use crate::topic::describe;
+use crate::topics::ConfigSource;
 
 /// Versions 1 (the crate's lowest) to 4, as Kafka 3.0 serves.
 pub const API: Api = Api { key: ApiKey::DescribeConfigs, min: 1, max: 4 };
@@ -38,12 +39,9 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeConfigsRequest) -> Describe
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             match resource.resource_type {
-                TOPIC => match broker.storage.topic(&resource.resource_name) {
-                    Some(spec) => {
-                        let defaults = broker.storage.defaults();
-                        let mut merged = defaults.clone();
-                        merged.extend(spec.configs.clone());
-                        let configs = describe(&merged)
+                TOPIC => match broker.topic_configs(&resource.resource_name) {
+                    Some(configs) => {
+                        let configs = configs
                             .into_iter()
                             .filter(|entry| {
                                 resource
@@ -52,12 +50,10 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeConfigsRequest) -> Describe
                                     .is_none_or(|keys| keys.iter().any(|k| **k == *entry.name))
                             })
                             .map(|entry| {
-                                let source = if spec.configs.contains_key(&entry.name) {
-                                    DYNAMIC_TOPIC_CONFIG
-                                } else if defaults.contains_key(&entry.name) {
-                                    STATIC_BROKER_CONFIG
-                                } else {
-                                    DEFAULT_CONFIG
+                                let source = match entry.source {
+                                    ConfigSource::Topic => DYNAMIC_TOPIC_CONFIG,
+                                    ConfigSource::Broker => STATIC_BROKER_CONFIG,
+                                    ConfigSource::Default => DEFAULT_CONFIG,
                                 };
                                 DescribeConfigsResourceResult::default()
                                     .with_name(StrBytes::from_string(entry.name))

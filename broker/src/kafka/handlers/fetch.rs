@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::Api;
 use crate::broker::Broker;
 use crate::kafka::response::placeholder;
-use crate::log::{FileSlice, ReadError};
+use crate::log::{FileSlice, Partition, ReadError};
 
 /// Versions 4 (the crate's lowest) to 12: v13 and later name topics by id, which
 /// Weir does not assign (Java caps itself at 12 for zero topic ids too).
@@ -30,10 +30,15 @@ pub async fn handle(
 ) -> (FetchResponse, Vec<FileSlice>) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut appends = broker.watch_appends();
+    let mut served = Vec::new();
     loop {
         appends.borrow_and_update();
-        let (response, slices, bytes, errors) = gather(broker, &request);
+        served.clear();
+        let (response, slices, bytes, errors) = gather(broker, &request, &mut served);
         if bytes >= request.min_bytes.max(0) as usize || errors || Instant::now() >= deadline {
+            for (partition, bytes, records) in served {
+                partition.traffic().fetched(bytes, records);
+            }
             return (response, slices);
         }
         // Wake on the next append anywhere, or at the deadline.
@@ -42,8 +47,13 @@ pub async fn handle(
 }
 
 /// One pass over the requested partitions: (response, slices, bytes found, any
-/// partition error).
-fn gather(broker: &Broker, request: &FetchRequest) -> (FetchResponse, Vec<FileSlice>, usize, bool) {
+/// partition error). Each partition with records goes to `served`, with the bytes
+/// and records found, for the traffic counters of the pass that is answered.
+fn gather(
+    broker: &Broker,
+    request: &FetchRequest,
+    served: &mut Vec<(Arc<Partition>, u64, u64)>,
+) -> (FetchResponse, Vec<FileSlice>, usize, bool) {
     let max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut total = 0usize;
     let mut slices = Vec::new();
@@ -70,6 +80,7 @@ fn gather(broker: &Broker, request: &FetchRequest) -> (FetchResponse, Vec<FileSl
             let budget =
                 (wanted.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let offset = u64::try_from(wanted.fetch_offset).unwrap_or(u64::MAX);
+            let mut records = 0;
             let read = if budget == 0 && total > 0 {
                 Ok(None)
             } else {
@@ -77,12 +88,14 @@ fn gather(broker: &Broker, request: &FetchRequest) -> (FetchResponse, Vec<FileSl
                     data.high_watermark = r.high_watermark as i64;
                     data.last_stable_offset = r.high_watermark as i64;
                     data.log_start_offset = r.log_start_offset as i64;
+                    records = r.records;
                     r.slice
                 })
             };
             match read {
                 Ok(Some(slice)) => {
                     total += slice.len;
+                    served.push((Arc::clone(&partition), slice.len as u64, records));
                     data.records = Some(placeholder(&slice));
                     slices.push(slice);
                 }

@@ -12,6 +12,7 @@ use crate::broker::Broker;
 use crate::log::FileSlice;
 use crate::storage::StorageError;
 use crate::topic::TopicError;
+use crate::topics::TopicsError;
 
 pub mod api_versions;
 pub mod create_topics;
@@ -170,6 +171,22 @@ fn topic_error(e: &TopicError) -> ResponseError {
             ResponseError::InvalidConfig
         }
         TopicError::Io { .. } | TopicError::Corrupt { .. } => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error code and message for a refused or failed topic operation.
+pub fn topics_error(e: &TopicsError) -> (ResponseError, String) {
+    match e {
+        TopicsError::ReservedName(_) => (ResponseError::InvalidTopicException, e.to_string()),
+        TopicsError::Internal { .. } => (ResponseError::InvalidRequest, e.to_string()),
+        TopicsError::UnknownPartition { .. } => {
+            (ResponseError::UnknownTopicOrPartition, e.to_string())
+        }
+        TopicsError::Storage(e) => storage_error(e),
+        TopicsError::Append(_) => {
+            tracing::error!(error = %e, "topic operation failed");
+            (ResponseError::UnknownServerError, e.to_string())
+        }
     }
 }
 

@@ -1,7 +1,7 @@
-//! Produce (key 0): validate and append each partition's batches, answering with
-//! the base offset. acks=0 gets no response; acks=1 and acks=all are the same on a
-//! single node, and durability is the topic's setting (sync topics fsync before
-//! this returns). Idempotent producers' batches are checked by the partition: a
+//! Produce (key 0): append each partition's batches with `Broker::append` (the
+//! HTTP API's path too), answering with the base offset. acks=0 gets no response;
+//! acks=1 and acks=all are the same on a single node, and durability is the
+//! topic's setting (sync topics fsync before this returns). Idempotent producers' batches are checked by the partition: a
 //! retry of a batch already written is answered with its original base offset, as
 //! Kafka does; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a fenced epoch
 //! INVALID_PRODUCER_EPOCH, and a transactional batch (unsupported)
@@ -17,8 +17,8 @@ use tracing::{debug, warn};
 
 use super::Api;
 use crate::broker::Broker;
-use crate::log::{AppendError, Durability};
-use crate::topic::is_internal;
+use crate::log::AppendError;
+use crate::topics::TopicsError;
 
 /// Versions 3 (the crate's lowest; v2 batches need it) to 9, as Kafka 3.0 serves.
 pub const API: Api = Api { key: ApiKey::Produce, min: 3, max: 9 };
@@ -33,44 +33,12 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
         for data in topic.partition_data {
             let mut answer =
                 PartitionProduceResponse::default().with_index(data.index).with_base_offset(-1);
-            let partition = u32::try_from(data.index)
-                .ok()
-                .and_then(|p| broker.storage.partition(&topic.name.0, p));
-            let result = match (acks, partition, data.records) {
-                // Clients may read internal topics (committed offsets, processor
-                // state), never write them (as Kafka).
-                (-1..=1, Some(_), _) if is_internal(&topic.name.0) => Err((
-                    ResponseError::InvalidTopicException,
-                    format!("{} is internal: clients cannot produce to it", &*topic.name.0),
-                )),
-                (-1..=1, Some(partition), Some(records)) => {
-                    // The request's bytes go to the segment file as they are. Under
-                    // sync durability the append waits for an fsync, so it runs on
-                    // a blocking thread; otherwise it is a write to the page cache,
-                    // done here: a hand-off to a blocking thread costs more (two
-                    // thread switches per request, most of the broker's CPU time
-                    // with small batches).
-                    let appended = if partition.config().durability == Durability::Sync {
-                        tokio::task::spawn_blocking(move || partition.append(&records))
-                            .await
-                            .unwrap_or_else(|e| {
-                                Err(AppendError::Io {
-                                    dir: Default::default(),
-                                    source: std::io::Error::other(e),
-                                })
-                            })
-                    } else {
-                        partition.append(&records)
-                    };
-                    appended.map_err(|e| append_error(&topic.name.0, data.index, e))
-                }
-                (-1..=1, Some(_), None) => {
-                    Err((ResponseError::CorruptMessage, "no records".to_string()))
-                }
-                (-1..=1, None, _) => Err((
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("{}-{} does not exist", &*topic.name.0, data.index),
-                )),
+            let result = match (acks, data.records) {
+                // No records is an empty request, which the append refuses.
+                (-1..=1, records) => broker
+                    .append(&topic.name.0, data.index, records.unwrap_or_default())
+                    .await
+                    .map_err(|e| produce_error(&topic.name.0, data.index, e)),
                 _ => Err((
                     ResponseError::InvalidRequiredAcks,
                     format!("acks must be 0, 1 or -1, not {acks}"),
@@ -107,16 +75,31 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
 
-fn append_error(topic: &str, partition: i32, e: AppendError) -> (ResponseError, String) {
+fn produce_error(topic: &str, partition: i32, e: TopicsError) -> (ResponseError, String) {
     let code = match &e {
-        AppendError::InvalidBatch { .. } | AppendError::Empty => ResponseError::CorruptMessage,
-        AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
-        AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-        AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        TopicsError::UnknownPartition { .. } => {
+            return (ResponseError::UnknownTopicOrPartition, e.to_string());
+        }
+        TopicsError::Internal { .. } | TopicsError::ReservedName(_) => {
+            return (ResponseError::InvalidTopicException, e.to_string());
+        }
+        TopicsError::Append(AppendError::InvalidBatch { .. } | AppendError::Empty) => {
+            ResponseError::CorruptMessage
+        }
+        TopicsError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
+        TopicsError::Append(AppendError::InvalidProducerEpoch { .. }) => {
+            ResponseError::InvalidProducerEpoch
+        }
+        TopicsError::Append(AppendError::OutOfOrderSequence { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
         // What Kafka answers a producer not allowed transactions: clients treat it
         // as fatal at once rather than retrying.
-        AppendError::Transactional { .. } => ResponseError::TransactionalIdAuthorizationFailed,
-        AppendError::Io { .. } | AppendError::Closed => ResponseError::KafkaStorageError,
+        TopicsError::Append(AppendError::Transactional { .. }) => {
+            ResponseError::TransactionalIdAuthorizationFailed
+        }
+        TopicsError::Append(AppendError::Io { .. } | AppendError::Closed)
+        | TopicsError::Storage(_) => ResponseError::KafkaStorageError,
     };
     warn!(topic, partition, error = %e, "produce refused");
     (code, e.to_string())

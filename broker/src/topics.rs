@@ -1,0 +1,333 @@
+//! What clients may do with topics, whichever door they come in by: the Kafka
+//! handlers (CreateTopics, DeleteTopics, DescribeConfigs, Produce) and the HTTP API
+//! call these same methods of [`Broker`], so a topic behaves the same either way.
+//!
+//! The registry (`topic`) and storage serve the broker's own needs too and know
+//! nothing of clients. The rules about clients live here: names starting with
+//! `__` belong to internal topics (committed offsets, processor state), which the
+//! broker creates and clients may read, never create, delete, alter or write.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::broker::Broker;
+use crate::log::{AppendError, AppendInfo, Durability, Partition, ReadError};
+use crate::storage::StorageError;
+use crate::topic::{TopicSpec, describe, is_internal};
+
+/// Why a client's topic operation was refused or failed.
+#[derive(Debug, Error)]
+pub enum TopicsError {
+    /// A new topic's name starts with `__`, the internal topics' prefix (Kafka:
+    /// INVALID_TOPIC_EXCEPTION).
+    #[error("{0} starts with \"__\", which is reserved for internal topics: choose another name")]
+    ReservedName(String),
+    /// Deleting, altering or writing an internal topic.
+    #[error("{topic} is an internal topic, managed by the broker: clients cannot {operation} it")]
+    Internal {
+        /// The topic.
+        topic: String,
+        /// What was refused, as a verb: `delete`, `alter`, `produce to`.
+        operation: &'static str,
+    },
+    /// The topic or the partition does not exist (Kafka: UNKNOWN_TOPIC_OR_PARTITION).
+    #[error("{topic}-{partition} does not exist")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i64,
+    },
+    /// The partition refused or failed the append.
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    /// The registry or storage refused or failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Where a config's effective value comes from (Kafka's ConfigSource).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigSource {
+    /// The topic's own override.
+    Topic,
+    /// The broker's flags (`StorageOptions::defaults`).
+    Broker,
+    /// Weir's built-in default.
+    Default,
+}
+
+/// A config a topic runs under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EffectiveConfig {
+    /// The key, e.g. `retention.ms`.
+    pub name: String,
+    /// The value in force, as Kafka writes it (`-1` for unlimited).
+    pub value: String,
+    /// Where the value comes from.
+    pub source: ConfigSource,
+}
+
+/// An offset by what it means rather than its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// The first offset held (the log start offset).
+    Earliest,
+    /// One past the last offset held (the high watermark).
+    Latest,
+    /// This offset, as given.
+    Offset(u64),
+    /// The first record with a timestamp at or after this one (ms since the
+    /// epoch), or the high watermark when every record is older.
+    Timestamp(i64),
+}
+
+/// The offset `position` means in `partition`. Blocks on a file read for a
+/// timestamp; an `Offset` is returned as given, whether held or not.
+pub fn offset_at(partition: &Partition, position: Position) -> Result<u64, ReadError> {
+    Ok(match position {
+        Position::Earliest => partition.log_start_offset(),
+        Position::Latest => partition.high_watermark(),
+        Position::Offset(offset) => offset,
+        Position::Timestamp(ts) => match partition.offset_for_timestamp(ts)? {
+            Some((offset, _)) => offset,
+            None => partition.high_watermark(),
+        },
+    })
+}
+
+impl Broker {
+    /// Creates a topic on a client's request (or, with `validate_only`, checks
+    /// everything creating it would check, and creates nothing). Returns the topic
+    /// as stored. Blocks on the registry's fsync.
+    pub fn create_topic(
+        &self,
+        spec: TopicSpec,
+        validate_only: bool,
+    ) -> Result<TopicSpec, TopicsError> {
+        if is_internal(&spec.name) {
+            return Err(TopicsError::ReservedName(spec.name));
+        }
+        if validate_only {
+            self.storage.check_new_topic(&spec)?;
+            return Ok(spec);
+        }
+        Ok(self.storage.create_topic(spec)?)
+    }
+
+    /// Deletes a topic and its data on a client's request. Blocks on file removal.
+    pub fn delete_topic(&self, name: &str) -> Result<(), TopicsError> {
+        if is_internal(name) {
+            return Err(TopicsError::Internal { topic: name.to_owned(), operation: "delete" });
+        }
+        Ok(self.storage.delete_topic(name)?)
+    }
+
+    /// Sets (`Some`) or removes (`None`, back to the default) some of a topic's
+    /// config overrides on a client's request, as Kafka's IncrementalAlterConfigs;
+    /// the new values apply to its partitions at once. Returns the topic as
+    /// altered. Blocks on the registry's fsync.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<TopicSpec, TopicsError> {
+        if is_internal(name) {
+            return Err(TopicsError::Internal { topic: name.to_owned(), operation: "alter" });
+        }
+        Ok(self.storage.update_topic_configs(name, changes)?)
+    }
+
+    /// Every config a topic runs under, with its value and where that comes from;
+    /// None if the topic does not exist.
+    pub fn topic_configs(&self, name: &str) -> Option<Vec<EffectiveConfig>> {
+        let spec = self.storage.topic(name)?;
+        let defaults = self.storage.defaults();
+        let mut merged = defaults.clone();
+        merged.extend(spec.configs.clone());
+        let configs = describe(&merged)
+            .into_iter()
+            .map(|entry| {
+                let source = if spec.configs.contains_key(&entry.name) {
+                    ConfigSource::Topic
+                } else if defaults.contains_key(&entry.name) {
+                    ConfigSource::Broker
+                } else {
+                    ConfigSource::Default
+                };
+                EffectiveConfig { name: entry.name, value: entry.value, source }
+            })
+            .collect();
+        Some(configs)
+    }
+
+    /// Appends a client's record batches (one or more RecordBatch v2, back to
+    /// back, as Produce carries them) to a partition, as they are. Under sync
+    /// durability the append waits for its fsync on the blocking pool; otherwise
+    /// it is a write to the page cache, done on the caller's thread (a hand-off
+    /// would cost more than the write). Callers call `notify_appended` once after
+    /// their appends, so waiting readers wake once per request.
+    pub async fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: Bytes,
+    ) -> Result<AppendInfo, TopicsError> {
+        let unknown = || TopicsError::UnknownPartition {
+            topic: topic.to_owned(),
+            partition: partition.into(),
+        };
+        let found = u32::try_from(partition).ok().and_then(|p| self.storage.partition(topic, p));
+        let Some(log) = found else { return Err(unknown()) };
+        // Clients may read internal topics (committed offsets, processor state),
+        // never write them (as Kafka).
+        if is_internal(topic) {
+            return Err(TopicsError::Internal { topic: topic.to_owned(), operation: "produce to" });
+        }
+        let appended = if log.config().durability == Durability::Sync {
+            tokio::task::spawn_blocking(move || log.append(&records)).await.unwrap_or_else(|e| {
+                Err(AppendError::Io { dir: Default::default(), source: std::io::Error::other(e) })
+            })
+        } else {
+            log.append(&records)
+        };
+        Ok(appended?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use crate::broker::BrokerOptions;
+    use crate::log::record::{BatchBuilder, Compression};
+    use crate::storage::{Storage, StorageOptions};
+    use crate::topic::TopicError;
+
+    fn broker(dir: &std::path::Path) -> Arc<Broker> {
+        let mut options = StorageOptions::default();
+        options.defaults.insert("segment.bytes".into(), "4096".into());
+        let storage = Storage::open(dir, options).unwrap();
+        let addr: SocketAddr = "127.0.0.1:9092".parse().unwrap();
+        Broker::new(storage, BrokerOptions::default(), addr).unwrap()
+    }
+
+    fn spec(name: &str) -> TopicSpec {
+        TopicSpec { name: name.into(), partitions: 2, configs: BTreeMap::new() }
+    }
+
+    #[tokio::test]
+    async fn internal_topics_are_the_brokers_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        let e = broker.create_topic(spec("__mine"), false).unwrap_err();
+        assert!(matches!(e, TopicsError::ReservedName(_)), "{e}");
+        assert!(e.to_string().contains("choose another name"), "{e}");
+        let offsets = crate::group::OFFSETS_TOPIC;
+        let e = broker.delete_topic(offsets).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "__consumer_offsets is an internal topic, managed by the broker: clients cannot \
+             delete it"
+        );
+        let changes = BTreeMap::from([("retention.ms".to_owned(), Some("1".to_owned()))]);
+        assert!(matches!(
+            broker.alter_topic_configs(offsets, &changes),
+            Err(TopicsError::Internal { operation: "alter", .. })
+        ));
+        let mut batch = BatchBuilder::new(0, Compression::None);
+        batch.push(0, None, Some(b"v"), &[]);
+        let e = broker.append(offsets, 0, batch.build().unwrap()).await.unwrap_err();
+        assert!(matches!(e, TopicsError::Internal { operation: "produce to", .. }), "{e}");
+        let e = broker.append(offsets, 1, Bytes::new()).await.unwrap_err();
+        assert!(matches!(e, TopicsError::UnknownPartition { partition: 1, .. }), "{e}");
+        assert!(broker.storage.topic(offsets).is_some());
+    }
+
+    #[test]
+    fn validate_only_checks_as_create_does_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        assert_eq!(broker.create_topic(spec("orders"), true).unwrap(), spec("orders"));
+        assert!(broker.storage.topic("orders").is_none());
+        broker.create_topic(spec("orders"), false).unwrap();
+        for validate_only in [true, false] {
+            let e = broker.create_topic(spec("orders"), validate_only).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    TopicsError::Storage(StorageError::Topic(TopicError::TopicAlreadyExists(_)))
+                ),
+                "{e}"
+            );
+            let mut bad = spec("bad");
+            bad.configs.insert("retention.ms".into(), "soon".into());
+            let e = broker.create_topic(bad, validate_only).unwrap_err();
+            assert!(e.to_string().contains("retention.ms"), "{e}");
+            let e = broker.create_topic(spec("a b"), validate_only).unwrap_err();
+            assert!(e.to_string().contains("invalid topic name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn configs_show_their_source_and_alter_one_key_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        let mut orders = spec("orders");
+        orders.configs.insert("retention.ms".into(), "1000".into());
+        broker.create_topic(orders, false).unwrap();
+        let source = |name: &str| {
+            let configs = broker.topic_configs("orders").unwrap();
+            let found = configs.into_iter().find(|c| c.name == name).unwrap();
+            (found.value, found.source)
+        };
+        assert_eq!(source("retention.ms"), ("1000".into(), ConfigSource::Topic));
+        assert_eq!(source("segment.bytes"), ("4096".into(), ConfigSource::Broker));
+        assert_eq!(source("retention.bytes"), ("-1".into(), ConfigSource::Default));
+        assert!(broker.topic_configs("nope").is_none());
+
+        let changes = BTreeMap::from([
+            ("retention.ms".to_owned(), None),
+            ("retention.bytes".to_owned(), Some("8192".to_owned())),
+        ]);
+        let altered = broker.alter_topic_configs("orders", &changes).unwrap();
+        assert_eq!(altered.configs, BTreeMap::from([("retention.bytes".into(), "8192".into())]));
+        assert_eq!(source("retention.ms").1, ConfigSource::Default);
+        let config = broker.storage.partition("orders", 1).unwrap().config();
+        assert_eq!((config.retention_bytes, config.segment_bytes), (Some(8192), 4096));
+
+        let bad = BTreeMap::from([("retention.ms".to_owned(), Some("soon".to_owned()))]);
+        let e = broker.alter_topic_configs("orders", &bad).unwrap_err();
+        assert!(e.to_string().contains("\"soon\""), "{e}");
+        assert_eq!(source("retention.bytes").0, "8192", "a refused change changes nothing");
+        assert!(matches!(
+            broker.alter_topic_configs("nope", &changes),
+            Err(TopicsError::Storage(StorageError::Topic(TopicError::UnknownTopic(_))))
+        ));
+    }
+
+    #[test]
+    fn positions_resolve_to_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        broker.create_topic(spec("orders"), false).unwrap();
+        let log = broker.storage.partition("orders", 0).unwrap();
+        let mut batch = BatchBuilder::new(0, Compression::None);
+        for ts in [100, 200, 300] {
+            batch.push(ts, None, Some(b"v"), &[]);
+        }
+        log.append(&batch.build().unwrap()).unwrap();
+        let at = |p| offset_at(&log, p).unwrap();
+        assert_eq!(at(Position::Earliest), 0);
+        assert_eq!(at(Position::Latest), 3);
+        assert_eq!(at(Position::Offset(7)), 7);
+        assert_eq!(at(Position::Timestamp(150)), 1);
+        assert_eq!(at(Position::Timestamp(301)), 3);
+    }
+}

@@ -1,0 +1,415 @@
+//! The web console in a real headless browser (Debian's `chromium`), against a
+//! real broker: Kafka and HTTP on `127.0.0.1:0`, the order pipeline's five
+//! processors deployed (`weir_examples::pipeline()`), generated orders flowing.
+//! Chromium loads the page, lets it poll for a few seconds of virtual time and
+//! dumps the DOM, which is checked for what an operator should see.
+//!
+//! `WEIR_UPDATE_SCREENSHOT=1 cargo test -p weir-broker --test console` also
+//! rewrites `docs/console.png`.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use weir_broker::broker::{Broker, BrokerOptions};
+use weir_broker::http::{self, AppState};
+use weir_broker::kafka::server;
+use weir_broker::log::record::{BatchBuilder, Compression};
+use weir_broker::processors::Processors;
+use weir_broker::storage::{Storage, StorageOptions};
+use weir_broker::topic::TopicSpec;
+use weir_examples::events;
+use weir_examples::generator::{GeneratorConfig, OrderGenerator};
+use weir_runtime::partitioner::partition_for_key;
+use weir_runtime::{Limits, Manifest, Runtime, RuntimeOptions, StartPosition};
+
+/// Where Debian's package puts the browser.
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The longest any wait lasts (deploying compiles five components).
+const PATIENCE: Duration = Duration::from_secs(180);
+/// How long one browser run may take.
+const BROWSER_PATIENCE: Duration = Duration::from_secs(90);
+/// Virtual time the page gets before the DOM is dumped: two polls or more.
+const VIRTUAL_TIME_MS: u32 = 5_000;
+/// Partitions of `orders`.
+const ORDERS_PARTITIONS: u32 = 3;
+/// Orders appended before the browser looks.
+const ORDERS: u64 = 600;
+
+/// A broker with the order pipeline deployed, serving Kafka and HTTP on its own
+/// runtime; stopped when dropped.
+struct Server {
+    /// `http://127.0.0.1:PORT`.
+    url: String,
+    /// For appending orders behind the API's back.
+    broker: Arc<Broker>,
+    /// For waiting until the processors caught up.
+    processors: Arc<Processors>,
+    /// Set to true to stop both listeners.
+    stop: watch::Sender<bool>,
+    /// The runtime's thread.
+    thread: Option<JoinHandle<()>>,
+    /// The data directory.
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Creates the pipeline's topics, deploys its processors and serves.
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_owned();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = watch::channel(false);
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let storage = Storage::open(&data, StorageOptions::default()).unwrap();
+                let kafka = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let broker = Broker::new(
+                    storage.clone(),
+                    BrokerOptions::default(),
+                    kafka.local_addr().unwrap(),
+                )
+                .unwrap();
+                let opened = {
+                    let broker = Arc::clone(&broker);
+                    tokio::task::spawn_blocking(move || deploy_pipeline(broker, &data))
+                };
+                let processors = Arc::new(opened.await.unwrap());
+                let url = format!("http://{}", http_listener.local_addr().unwrap());
+                ready_tx.send((url, Arc::clone(&broker), Arc::clone(&processors))).unwrap();
+                let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                let kafka_server = tokio::spawn(server::run(
+                    kafka,
+                    Arc::clone(&broker),
+                    until_stopped(stopped.clone()),
+                ));
+                let state =
+                    AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
+                http::run(http_listener, state, until_stopped(stopped)).await;
+                kafka_server.await.unwrap();
+                tokio::task::spawn_blocking(move || processors.shutdown()).await.unwrap();
+                broker.shutdown();
+                storage.close().unwrap();
+            });
+        });
+        let (url, broker, processors) = ready_rx.recv_timeout(PATIENCE).expect("the server starts");
+        Server { url, broker, processors, stop, thread: Some(thread), _dir: dir }
+    }
+
+    /// Appends `count` generated orders, keyed by order id and partitioned as
+    /// Kafka's default partitioner would, one batch per partition.
+    fn produce(broker: &Broker, orders: &mut OrderGenerator, count: u64) {
+        let mut batches: BTreeMap<u32, BatchBuilder> = BTreeMap::new();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+        for (key, value) in orders.take(count as usize) {
+            let partition = partition_for_key(&key, ORDERS_PARTITIONS);
+            let batch =
+                batches.entry(partition).or_insert_with(|| BatchBuilder::new(0, Compression::None));
+            batch.push(now, Some(&key), Some(&value), &[]);
+        }
+        for (partition, batch) in batches {
+            let log = broker.storage.partition(events::ORDERS, partition).unwrap();
+            log.append(&batch.build().unwrap()).unwrap();
+        }
+        broker.notify_appended();
+    }
+
+    /// Records in, per processor.
+    fn records_in(&self) -> BTreeMap<String, u64> {
+        let info = self.processors.list();
+        let count = |i: &weir_broker::processors::ProcessorInfo| {
+            i.status.partitions.iter().map(|p| p.records_in).sum()
+        };
+        info.iter().map(|i| (i.manifest.name.clone(), count(i))).collect()
+    }
+
+    /// Waits until every processor has processed `count` orders.
+    fn wait_processed(&self, count: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.records_in().values().any(|&n| n < count) {
+            assert!(Instant::now() < deadline, "processors behind: {:?}", self.records_in());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Appends a few orders every 100 ms until the returned guard is dropped.
+    fn keep_producing(&self, mut orders: OrderGenerator) -> Producing {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (broker, stopped) = (Arc::clone(&self.broker), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                Server::produce(&broker, &mut orders, 40);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Producing { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+            && !std::thread::panicking()
+        {
+            panic!("the server thread panicked while stopping");
+        }
+    }
+}
+
+/// A producer thread, stopped when dropped.
+struct Producing {
+    /// Tells the thread to stop.
+    stop: Arc<AtomicBool>,
+    /// The thread.
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Producing {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Creates `orders` and the output topics, opens the processors of `data` (with
+/// the compiled-component cache every test run shares) and deploys the pipeline.
+fn deploy_pipeline(broker: Arc<Broker>, data: &Path) -> Processors {
+    let outputs = weir_examples::pipeline().map(|d| d.outputs).concat();
+    let topics =
+        [(events::ORDERS, ORDERS_PARTITIONS)].into_iter().chain(outputs.iter().map(|t| (*t, 1)));
+    for (name, partitions) in topics {
+        let spec = TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() };
+        broker.storage.create_topic(spec).unwrap();
+    }
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("processor-cache");
+    let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache) }).unwrap();
+    let processors = Processors::open(broker, runtime, data.join("processors")).unwrap();
+    for d in weir_examples::pipeline() {
+        let manifest = Manifest {
+            name: d.name.into(),
+            input: d.input.into(),
+            outputs: d.outputs.iter().map(|t| t.to_string()).collect(),
+            start: StartPosition::Earliest,
+            limits: Limits::default(),
+            on_error: Default::default(),
+            config: d.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        processors.deploy(manifest, d.wasm).unwrap();
+    }
+    processors
+}
+
+/// Headless Chromium, each run with a fresh profile.
+struct Browser;
+
+impl Browser {
+    /// The browser, or a failure that says how to install it.
+    fn find() -> Browser {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: the web console is tested in a real browser; install \
+             Debian's package with `apt-get install chromium` (.ci/run does)"
+        );
+        Browser
+    }
+
+    /// Runs Chromium on `url` with `extra` flags; its stdout.
+    fn run(&self, url: &str, extra: &[String]) -> String {
+        let profile = tempfile::tempdir().unwrap();
+        let mut command = Command::new(CHROMIUM);
+        command
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg(format!("--virtual-time-budget={VIRTUAL_TIME_MS}"))
+            .args(extra)
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {CHROMIUM}: {e}"));
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = pipe.read_to_string(&mut text);
+                text
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let deadline = Instant::now() + BROWSER_PATIENCE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chromium did not finish {url} in {BROWSER_PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+        assert!(status.success(), "chromium failed on {url} ({status}):\n{stderr}");
+        stdout
+    }
+
+    /// The DOM of `url` after the page had its virtual time.
+    fn dom(&self, url: &str) -> String {
+        let dom = self.run(url, &["--dump-dom".into()]);
+        assert!(dom.contains("<main>"), "no page rendered for {url}:\n{dom}");
+        dom
+    }
+
+    /// A 1400x900 screenshot of `url`, written to `path`.
+    fn screenshot(&self, url: &str, path: &Path) {
+        let flags = [format!("--screenshot={}", path.display()), "--window-size=1400,900".into()];
+        self.run(url, &flags);
+        let png = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(png.starts_with(b"\x89PNG"), "{} is not a PNG", path.display());
+    }
+}
+
+/// The attributes of every `<tr>` of `dom` that has attribute `key`.
+fn rows(dom: &str, key: &str) -> Vec<BTreeMap<String, String>> {
+    dom.match_indices("<tr ")
+        .filter_map(|(at, _)| {
+            let tag = &dom[at + 4..at + dom[at..].find('>')?];
+            let mut attributes = BTreeMap::new();
+            let mut rest = tag.trim();
+            while let Some((name, after)) = rest.split_once("=\"") {
+                let (value, after) = after.split_once('"')?;
+                attributes.insert(name.trim().to_owned(), value.to_owned());
+                rest = after.trim();
+            }
+            attributes.contains_key(key).then_some(attributes)
+        })
+        .collect()
+}
+
+/// The rows with attribute `key`, by its value.
+fn rows_by(dom: &str, key: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    rows(dom, key).into_iter().map(|row| (row[key].clone(), row)).collect()
+}
+
+/// The opening tag of the element with id `id`.
+fn tag_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id} in:\n{dom}"));
+    let start = dom[..at].rfind('<').unwrap();
+    &dom[start..at + dom[at..].find('>').unwrap() + 1]
+}
+
+/// The text right after the opening tag of the element with id `id`.
+fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let tag = tag_of(dom, id);
+    let at = dom.find(tag).unwrap() + tag.len();
+    &dom[at..at + dom[at..].find('<').unwrap()]
+}
+
+#[test]
+fn the_console_shows_topics_groups_and_processors_live() {
+    let browser = Browser::find();
+    let server = Server::start();
+    let mut orders = OrderGenerator::new(GeneratorConfig::default());
+    Server::produce(&server.broker, &mut orders, ORDERS);
+    server.wait_processed(ORDERS);
+    let _producing = server.keep_producing(orders);
+
+    let dom = browser.dom(&format!("{}/", server.url));
+    let banner = tag_of(&dom, "banner");
+    assert!(banner.contains("hidden"), "the error banner shows:\n{dom}");
+    assert!(!dom.contains("unavailable") && !dom.contains("console error"), "{dom}");
+    assert_eq!(text_of(&dom, "kafka-address"), server.broker.advertised.to_string());
+
+    let topics = rows_by(&dom, "data-topic");
+    for topic in ["orders", "inventory-events", "payments", "notifications", "analytics"] {
+        let row = topics.get(topic).unwrap_or_else(|| panic!("no topic {topic}: {topics:?}"));
+        let records: u64 = row["data-records"].parse().unwrap();
+        assert!(records > 0, "topic {topic} shows no records: {row:?}");
+    }
+    assert!(topics["orders"]["data-records"].parse::<u64>().unwrap() >= ORDERS);
+    assert!(topics.contains_key("fraud-alerts") && topics.contains_key("payment.dead-letter"));
+
+    let processors = rows_by(&dom, "data-processor");
+    let groups = rows_by(&dom, "data-group");
+    for d in weir_examples::pipeline() {
+        let row = processors.get(d.name).unwrap_or_else(|| panic!("no {}: {processors:?}", d.name));
+        assert_eq!(row["data-state"], "running", "{row:?}");
+        let records_in: u64 = row["data-records-in"].parse().unwrap();
+        assert!(records_in >= ORDERS, "{} shows {records_in} records in", d.name);
+        assert!(groups.contains_key(d.name), "no group {}: {groups:?}", d.name);
+    }
+    for link in ["#logs/payment", "#dead-letters/payment"] {
+        assert!(dom.contains(&format!("href=\"{link}\"")), "no link {link}");
+    }
+
+    // The links open a panel below: the logs followed, the dead letters.
+    let logs = browser.dom(&format!("{}/#logs/payment", server.url));
+    assert!(!tag_of(&logs, "detail").contains("hidden"), "{logs}");
+    assert!(logs.contains("Logs of payment"), "{logs}");
+    assert!(logs.contains("<pre class=\"log\"><span class=\"info\">"), "no log lines:\n{logs}");
+    assert!(tag_of(&logs, "banner").contains("hidden"), "{logs}");
+    let dead = browser.dom(&format!("{}/#dead-letters/payment", server.url));
+    assert!(dead.contains("no dead letters in payment.dead-letter"), "{dead}");
+    assert!(tag_of(&dead, "banner").contains("hidden"), "{dead}");
+
+    if std::env::var_os("WEIR_UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        browser.screenshot(&format!("{}/", server.url), &docs.join("console.png"));
+    }
+}
+
+#[test]
+fn the_console_says_unavailable_when_routes_are_missing() {
+    let browser = Browser::find();
+    // Only the page and its assets: every API route answers 404.
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/#logs/payment", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, http::console::router::<()>()).await });
+
+    let dom = browser.dom(&url);
+    for panel in ["cluster", "topics", "groups", "processors"] {
+        assert!(tag_of(&dom, panel).contains("data-status=\"unavailable\""), "{panel}:\n{dom}");
+    }
+    assert_eq!(text_of(&dom, "kafka-address"), "unavailable");
+    let banner = tag_of(&dom, "banner");
+    assert!(!banner.contains("hidden"), "no banner:\n{dom}");
+    for route in
+        ["/v1/cluster", "/v1/topics", "/v1/groups", "/v1/processors", "/v1/processors/payment/logs"]
+    {
+        assert!(dom.contains(&format!("GET {route}")), "the banner does not name {route}:\n{dom}");
+    }
+    assert!(!dom.contains("console error"), "a script error:\n{dom}");
+}
