@@ -3,126 +3,19 @@
 //! gets its topics and input records before the server starts, through the
 //! storage API. Every wait is bounded; the server is stopped at the end.
 
+mod cli_support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use cli_support::{Outcome, PATIENCE, Running, Server, closed_port, weir};
 use serde_json::Value;
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::storage::{Storage, StorageOptions};
 use weir_broker::topic::TopicSpec;
 use weir_examples::wasm::MISBEHAVE;
-
-/// The longest any wait lasts (a deploy compiles a component).
-const PATIENCE: Duration = Duration::from_secs(120);
-const WEIR: &str = env!("CARGO_BIN_EXE_weir");
-
-/// A child process, killed if the test ends early.
-struct Running {
-    /// The process.
-    child: Child,
-    /// Its stdout, line by line.
-    lines: Receiver<String>,
-}
-
-impl Running {
-    /// Starts `weir args...` with stdout read line by line.
-    fn start(args: &[&str], stderr: Stdio) -> Running {
-        let mut child = Command::new(WEIR)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("weir starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    /// The next stdout line that contains `needle`; panics after `PATIENCE`.
-    fn line_with(&self, needle: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no line with {needle:?} from weir: {e}"),
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status (SIGKILL if it takes too long).
-    fn stop(mut self) -> Option<i32> {
-        // SAFETY: signalling our own child by its pid; no memory is involved.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        panic!("weir did not stop within {PATIENCE:?} of SIGTERM");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What one CLI run did.
-#[derive(Debug)]
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `weir args...` to completion (bounded).
-fn weir(args: &[&str]) -> Outcome {
-    let child = Command::new(WEIR)
-        .args(args)
-        .env_remove("WEIR_HTTP")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("weir starts");
-    let pid = child.id();
-    let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(PATIENCE) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            // SAFETY: signalling our own child by its pid.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            panic!("weir {args:?} did not finish within {PATIENCE:?}");
-        }
-    };
-    Outcome {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
 
 /// A data directory with topics `orders` (2 partitions, 3 records in partition 0)
 /// and `copies`.
@@ -143,7 +36,7 @@ fn prepare(data: &Path) {
 /// `weir processor --http URL args...`, expecting exit code `code`.
 fn processor(url: &str, args: &[&str], code: i32) -> Outcome {
     let all: Vec<&str> = ["processor", "--http", url].iter().chain(args).copied().collect();
-    let outcome = weir(&all);
+    let outcome = weir(&all, b"");
     assert_eq!(outcome.code, Some(code), "weir {all:?}: {outcome:#?}");
     outcome
 }
@@ -170,26 +63,12 @@ fn records_in(info: &Value) -> u64 {
 
 #[test]
 fn processors_through_the_cli() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    prepare(&data);
-    let module: PathBuf = dir.path().join("misbehave.wasm");
+    let server = Server::start_with(prepare);
+    let module: PathBuf = server.dir.path().join("misbehave.wasm");
     std::fs::write(&module, MISBEHAVE).unwrap();
     let module = module.to_str().unwrap();
-    let stderr = std::fs::File::create(dir.path().join("serve.stderr")).unwrap();
-    let args = [
-        "serve",
-        "--kafka-addr",
-        "127.0.0.1:0",
-        "--http-addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
-    let server = Running::start(&args, Stdio::from(stderr));
-    assert!(server.line_with("kafka listening on ").starts_with("kafka listening on 127.0.0.1:"));
-    let http = server.line_with("http listening on ");
-    let url = format!("http://{}", http.trim_start_matches("http listening on "));
+    assert!(server.kafka.starts_with("127.0.0.1:"), "{}", server.kafka);
+    let url = server.http.clone();
 
     let out = processor(&url, &["list"], 0);
     assert!(out.stdout.contains("no processors deployed"), "{out:#?}");
@@ -297,14 +176,13 @@ fn processors_through_the_cli() {
 #[test]
 fn unreachable_servers_and_bad_arguments() {
     // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = format!("http://127.0.0.1:{}", closed_port());
     let out = processor(&url, &["list"], 3);
     assert!(
         out.stderr.contains(&format!("no Weir HTTP API at {url}: is `weir serve` running?")),
         "{out:#?}"
     );
-    let out = weir(&["processor", "--http", "https://127.0.0.1:1", "list"]);
+    let out = weir(&["processor", "--http", "https://127.0.0.1:1", "list"], b"");
     assert_eq!(out.code, Some(2), "{out:#?}");
 
     for args in [
@@ -317,12 +195,12 @@ fn unreachable_servers_and_bad_arguments() {
         &["processor", "deploy", "m.wasm", "--name", "a", "--input", "b", "--output", "copies"],
         &["processor", "frobnicate"],
     ] {
-        let out = weir(args);
+        let out = weir(args, b"");
         assert_eq!(out.code, Some(2), "weir {args:?}: {out:#?}");
     }
 
     for sub in ["deploy", "list", "status", "pause", "resume", "upgrade", "delete", "logs"] {
-        let out = weir(&["processor", sub, "--help"]);
+        let out = weir(&["processor", sub, "--help"], b"");
         assert_eq!(out.code, Some(0), "{sub}: {out:#?}");
         assert!(out.stdout.contains("Example"), "weir processor {sub} --help: {}", out.stdout);
         assert!(out.stdout.contains("--http <URL>"), "{sub}: {}", out.stdout);

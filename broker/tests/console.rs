@@ -7,6 +7,8 @@
 //! `WEIR_UPDATE_SCREENSHOT=1 cargo test -p weir-broker --test console` also
 //! rewrites `docs/console.png`.
 
+mod http_support;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,14 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use http_support::Server;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use weir_broker::broker::{Broker, BrokerOptions};
-use weir_broker::http::{self, AppState};
-use weir_broker::kafka::server;
+use weir_broker::broker::Broker;
+use weir_broker::http;
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::processors::Processors;
-use weir_broker::storage::{Storage, StorageOptions};
 use weir_broker::topic::TopicSpec;
 use weir_examples::events;
 use weir_examples::generator::{GeneratorConfig, OrderGenerator};
@@ -43,74 +43,14 @@ const ORDERS_PARTITIONS: u32 = 3;
 /// Orders appended before the browser looks.
 const ORDERS: u64 = 600;
 
-/// A broker with the order pipeline deployed, serving Kafka and HTTP on its own
-/// runtime; stopped when dropped.
-struct Server {
-    /// `http://127.0.0.1:PORT`.
-    url: String,
-    /// For appending orders behind the API's back.
-    broker: Arc<Broker>,
-    /// For waiting until the processors caught up.
-    processors: Arc<Processors>,
-    /// Set to true to stop both listeners.
-    stop: watch::Sender<bool>,
-    /// The runtime's thread.
-    thread: Option<JoinHandle<()>>,
-    /// The data directory.
-    _dir: tempfile::TempDir,
+/// A broker with the order pipeline's topics and processors (see
+/// [`deploy_pipeline`]), serving Kafka and HTTP; stopped when dropped.
+fn start() -> Server {
+    Server::start_with(PATIENCE, deploy_pipeline)
 }
 
+/// What this test adds to the shared server.
 impl Server {
-    /// Creates the pipeline's topics, deploys its processors and serves.
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().to_owned();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = watch::channel(false);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let storage = Storage::open(&data, StorageOptions::default()).unwrap();
-                let kafka = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let broker = Broker::new(
-                    storage.clone(),
-                    BrokerOptions::default(),
-                    kafka.local_addr().unwrap(),
-                )
-                .unwrap();
-                let opened = {
-                    let broker = Arc::clone(&broker);
-                    tokio::task::spawn_blocking(move || deploy_pipeline(broker, &data))
-                };
-                let processors = Arc::new(opened.await.unwrap());
-                let url = format!("http://{}", http_listener.local_addr().unwrap());
-                ready_tx.send((url, Arc::clone(&broker), Arc::clone(&processors))).unwrap();
-                let until_stopped = |mut rx: watch::Receiver<bool>| async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                let kafka_server = tokio::spawn(server::run(
-                    kafka,
-                    Arc::clone(&broker),
-                    until_stopped(stopped.clone()),
-                ));
-                let state =
-                    AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
-                http::run(http_listener, state, until_stopped(stopped)).await;
-                kafka_server.await.unwrap();
-                tokio::task::spawn_blocking(move || processors.shutdown()).await.unwrap();
-                broker.shutdown();
-                storage.close().unwrap();
-            });
-        });
-        let (url, broker, processors) = ready_rx.recv_timeout(PATIENCE).expect("the server starts");
-        Server { url, broker, processors, stop, thread: Some(thread), _dir: dir }
-    }
-
     /// Appends `count` generated orders, keyed by order id and partitioned as
     /// Kafka's default partitioner would, one batch per partition.
     fn produce(broker: &Broker, orders: &mut OrderGenerator, count: u64) {
@@ -158,18 +98,6 @@ impl Server {
             }
         });
         Producing { stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-            && !std::thread::panicking()
-        {
-            panic!("the server thread panicked while stopping");
-        }
     }
 }
 
@@ -338,7 +266,7 @@ fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
 #[test]
 fn the_console_shows_topics_groups_and_processors_live() {
     let browser = Browser::find();
-    let server = Server::start();
+    let server = start();
     let mut orders = OrderGenerator::new(GeneratorConfig::default());
     Server::produce(&server.broker, &mut orders, ORDERS);
     server.wait_processed(ORDERS);

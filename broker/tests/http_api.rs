@@ -2,97 +2,39 @@
 //! the processors of a temporary data directory, and real Wasm components from
 //! `weir-examples`. Requests go over TCP with a blocking client.
 
+mod http_support;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use http_support::{Server, message};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use weir_broker::broker::{Broker, BrokerOptions};
-use weir_broker::http::{self, AppState, MAX_BODY_BYTES};
-use weir_broker::kafka::server;
+use weir_broker::http::MAX_BODY_BYTES;
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::processors::Processors;
-use weir_broker::storage::{Storage, StorageOptions};
 use weir_broker::topic::TopicSpec;
 use weir_examples::wasm::{MISBEHAVE, PASSTHROUGH};
 
 /// The longest any wait in these tests lasts (deploying compiles a component).
 const PATIENCE: Duration = Duration::from_secs(120);
 
-/// A broker serving Kafka and HTTP on its own runtime, stopped when dropped.
-struct Server {
-    /// `http://127.0.0.1:PORT`.
-    url: String,
-    /// For creating topics and appending records behind the API's back.
-    broker: Arc<Broker>,
-    /// Set to true to stop both listeners.
-    stop: watch::Sender<bool>,
-    /// The runtime's thread; joined after a clean shutdown.
-    thread: Option<JoinHandle<()>>,
-    /// The data directory.
-    _dir: tempfile::TempDir,
+/// A broker with the topics `orders` (2 partitions) and `copies`.
+fn start() -> Server {
+    Server::start_with(PATIENCE, |broker, data| {
+        for (name, partitions) in [("orders", 2), ("copies", 1)] {
+            let spec = TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() };
+            broker.storage.create_topic(spec).unwrap();
+        }
+        Processors::open_in(broker, data).unwrap()
+    })
 }
 
+/// What these tests add to the shared server.
 impl Server {
-    /// A broker with the topics `orders` (2 partitions) and `copies`.
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().to_owned();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = watch::channel(false);
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let storage = Storage::open(&data, StorageOptions::default()).unwrap();
-                let kafka = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let advertised = kafka.local_addr().unwrap();
-                let broker =
-                    Broker::new(storage.clone(), BrokerOptions::default(), advertised).unwrap();
-                for (name, partitions) in [("orders", 2), ("copies", 1)] {
-                    let spec =
-                        TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() };
-                    storage.create_topic(spec).unwrap();
-                }
-                let opened = {
-                    let (broker, data) = (Arc::clone(&broker), data.clone());
-                    tokio::task::spawn_blocking(move || Processors::open_in(broker, &data))
-                };
-                let processors = Arc::new(opened.await.unwrap().unwrap());
-                let url = format!("http://{}", http_listener.local_addr().unwrap());
-                ready_tx.send((url, Arc::clone(&broker))).unwrap();
-                let until_stopped = |mut rx: watch::Receiver<bool>| async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                let kafka_server = tokio::spawn(server::run(
-                    kafka,
-                    Arc::clone(&broker),
-                    until_stopped(stopped.clone()),
-                ));
-                let state =
-                    AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
-                http::run(http_listener, state, until_stopped(stopped)).await;
-                kafka_server.await.unwrap();
-                tokio::task::spawn_blocking(move || processors.shutdown()).await.unwrap();
-                broker.shutdown();
-                storage.close().unwrap();
-            });
-        });
-        let (url, broker) = ready_rx.recv_timeout(PATIENCE).expect("the server starts");
-        Server { url, broker, stop, thread: Some(thread), _dir: dir }
-    }
-
     /// Appends `count` records with value `v{i}` to `topic`'s `partition`.
     fn produce(&self, topic: &str, partition: u32, count: usize) {
         let mut batch = BatchBuilder::new(0, Compression::None);
@@ -106,58 +48,6 @@ impl Server {
 
     fn high_watermark(&self, topic: &str, partition: u32) -> u64 {
         self.broker.storage.partition(topic, partition).unwrap().high_watermark()
-    }
-
-    /// A request with an optional JSON body: the status and the JSON answer
-    /// (`null` for an empty one).
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let body = body.map(|b| b.to_string().into_bytes());
-        self.raw(method, path, Some("application/json"), body)
-    }
-
-    /// A request with any bytes and content type.
-    fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: Option<Vec<u8>>,
-    ) -> (u16, Value) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(PATIENCE))
-                .build(),
-        );
-        let url = format!("{}{path}", self.url);
-        let response = match method {
-            "GET" => agent.get(&url).call(),
-            "DELETE" => agent.delete(&url).call(),
-            "POST" | "PUT" | "PATCH" => {
-                let mut request = match method {
-                    "POST" => agent.post(&url),
-                    "PUT" => agent.put(&url),
-                    _ => agent.patch(&url),
-                };
-                if let Some(content_type) = content_type {
-                    request = request.content_type(content_type);
-                }
-                match body {
-                    Some(body) => request.send(&body[..]),
-                    None => request.send_empty(),
-                }
-            }
-            _ => panic!("unsupported method {method}"),
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap();
-        let json = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, json)
     }
 
     /// Deploys `wasm` with `manifest`.
@@ -184,28 +74,11 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-            && !std::thread::panicking()
-        {
-            panic!("the server thread panicked while stopping");
-        }
-    }
-}
-
 /// A counter summed over the processor's partitions.
 fn total(info: &Value, counter: &str) -> u64 {
     info["status"]["partitions"]
         .as_array()
         .map_or(0, |ps| ps.iter().filter_map(|p| p[counter].as_u64()).sum())
-}
-
-/// The error message of an error answer.
-fn message(answer: &Value) -> &str {
-    answer["error"].as_str().unwrap_or_else(|| panic!("not an error answer: {answer}"))
 }
 
 fn passthrough_manifest(name: &str) -> Value {
@@ -219,14 +92,14 @@ fn passthrough_manifest(name: &str) -> Value {
 
 #[test]
 fn health_and_readiness() {
-    let server = Server::start();
+    let server = start();
     assert_eq!(server.raw("GET", "/healthz", None, None), (200, Value::String("ok".into())));
     assert_eq!(server.raw("GET", "/readyz", None, None), (200, Value::String("ready".into())));
 }
 
 #[test]
 fn a_processor_from_deploy_to_delete() {
-    let server = Server::start();
+    let server = start();
     let (status, list) = server.call("GET", "/v1/processors", None);
     assert_eq!((status, list), (200, json!([])));
 
@@ -296,7 +169,7 @@ fn a_processor_from_deploy_to_delete() {
 
 #[test]
 fn logs_page_by_sequence_number() {
-    let server = Server::start();
+    let server = start();
     let manifest = json!({
         "name": "chatty",
         "input": "orders",
@@ -334,7 +207,7 @@ fn logs_page_by_sequence_number() {
 
 #[test]
 fn bad_requests_get_a_4xx_that_says_what_to_do() {
-    let server = Server::start();
+    let server = start();
     let deploy = |content_type: Option<&str>, body: &[u8]| {
         server.raw("POST", "/v1/processors", content_type, Some(body.to_vec()))
     };
@@ -391,7 +264,7 @@ fn bad_requests_get_a_4xx_that_says_what_to_do() {
 
 #[test]
 fn bodies_over_the_limit_get_413() {
-    let server = Server::start();
+    let server = start();
     let addr = server.url.trim_start_matches("http://").to_string();
     let mut stream = TcpStream::connect(&addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();

@@ -5,14 +5,15 @@
 //! Kafka requests go through the raw protocol client of `support`; every wait is
 //! bounded.
 
+mod cli_support;
+mod http_support;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -68,15 +69,7 @@ impl Weir {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
         let mut child = command.spawn().expect("weir starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, stdout) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
+        let stdout = cli_support::read_lines(child.stdout.take().unwrap());
         let mut weir = Weir {
             child,
             stdout,
@@ -125,12 +118,7 @@ impl Weir {
 
     /// A request to the HTTP API: status, content type and body.
     fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String, String) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(PATIENCE))
-                .build(),
-        );
+        let agent = http_support::agent(PATIENCE);
         let url = format!("{}{path}", self.url);
         let response = match (method, body) {
             ("GET", _) => agent.get(&url).call(),

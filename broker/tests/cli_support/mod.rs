@@ -5,27 +5,103 @@
 // Each test crate compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-/// The longest any wait lasts.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+/// The longest any wait lasts (a deploy compiles a component).
+pub const PATIENCE: Duration = Duration::from_secs(120);
 /// The binary under test.
 pub const WEIR: &str = env!("CARGO_BIN_EXE_weir");
 /// Settings a developer's shell may have that would change what the CLI does.
 const WEIR_ENV: [&str; 3] = ["WEIR_HTTP", "WEIR_BOOTSTRAP", "WEIR_OUTPUT"];
 
+/// A `weir` child with its stdout read line by line, killed when dropped.
+#[derive(Debug)]
+pub struct Running {
+    /// The process.
+    child: Child,
+    /// Its stdout, line by line.
+    lines: Receiver<String>,
+}
+
+impl Running {
+    /// Starts `weir args...` with its stderr to `stderr`.
+    pub fn start(args: &[&str], stderr: Stdio) -> Running {
+        let mut child = Command::new(WEIR)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("weir starts");
+        let lines = read_lines(child.stdout.take().unwrap());
+        Running { child, lines }
+    }
+
+    /// The next stdout line that contains `needle`; panics after `PATIENCE`.
+    pub fn line_with(&self, needle: &str) -> String {
+        self.next_line(|line| line.contains(needle))
+            .unwrap_or_else(|e| panic!("no line with {needle:?} from weir: {e}"))
+    }
+
+    /// The next stdout line that is `wanted`, skipping others, within `PATIENCE`.
+    fn next_line(&self, wanted: impl Fn(&str) -> bool) -> Result<String, RecvTimeoutError> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left)?;
+            if wanted(&line) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status (SIGKILL if it takes too long).
+    pub fn stop(mut self) -> Option<i32> {
+        // SAFETY: signalling our own child by its pid; no memory is involved.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("weir did not stop within {PATIENCE:?} of SIGTERM");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `out` line by line on a thread of its own; the lines come through the
+/// receiver until `out` ends or the receiver is dropped.
+pub fn read_lines(out: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
 /// A `weir serve` child with a fresh data directory.
 #[derive(Debug)]
 pub struct Server {
     /// The process, killed on drop.
-    child: Child,
-    /// Its stdout, line by line.
-    lines: Receiver<String>,
+    weir: Running,
     /// The HTTP API's URL, `http://127.0.0.1:PORT`.
     pub http: String,
     /// The Kafka listener, `127.0.0.1:PORT`.
@@ -38,28 +114,20 @@ pub struct Server {
 impl Server {
     /// Starts `weir serve` on free ports and waits until both listeners are bound.
     pub fn start() -> Server {
+        Server::start_with(|_| {})
+    }
+
+    /// Starts `weir serve` as [`Server::start`] does, once `prepare` has filled
+    /// its data directory (`dir/data`, not yet created).
+    pub fn start_with(prepare: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        prepare(&data);
         let stderr = std::fs::File::create(dir.path().join("serve.stderr")).unwrap();
-        let mut child = Command::new(WEIR)
-            .args(["serve", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("weir serve starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut server = Server { child, lines, http: String::new(), kafka: String::new(), dir };
+        let data = data.to_str().expect("a UTF-8 temporary path");
+        let args = ["serve", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"];
+        let weir = Running::start(&[&args[..], &["--data-dir", data]].concat(), stderr.into());
+        let mut server = Server { weir, http: String::new(), kafka: String::new(), dir };
         server.kafka = server.line_after("kafka listening on ");
         server.http = format!("http://{}", server.line_after("http listening on "));
         server
@@ -67,14 +135,9 @@ impl Server {
 
     /// What follows `prefix` on the next stdout line that starts with it.
     fn line_after(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line[prefix.len()..].to_string(),
-                Ok(_) => {}
-                Err(e) => panic!("weir serve printed no line {prefix:?}: {e}; {}", self.stderr()),
-            }
+        match self.weir.next_line(|line| line.starts_with(prefix)) {
+            Ok(line) => line[prefix.len()..].to_string(),
+            Err(e) => panic!("weir serve printed no line {prefix:?}: {e}; {}", self.stderr()),
         }
     }
 
@@ -98,24 +161,8 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status (SIGKILL if it takes too long).
-    pub fn stop(mut self) -> Option<i32> {
-        // SAFETY: signalling our own child by its pid; no memory is involved.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("weir serve did not stop within {PATIENCE:?} of SIGTERM");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn stop(self) -> Option<i32> {
+        self.weir.stop()
     }
 }
 

@@ -1,10 +1,12 @@
 //! A real broker serving Kafka and the HTTP API in-process on `127.0.0.1:0`, for
-//! the HTTP API tests, and a blocking client that answers (status, JSON).
+//! the HTTP API tests (and the console's), and a blocking client that answers
+//! (status, JSON).
 
 // Each test crate compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,6 +31,10 @@ pub struct Server {
     pub kafka: SocketAddr,
     /// For looking behind the API's back.
     pub broker: Arc<Broker>,
+    /// The processors the API serves.
+    pub processors: Arc<Processors>,
+    /// How long the start and each request may take.
+    patience: Duration,
     /// Set to true to stop both listeners.
     stop: watch::Sender<bool>,
     /// The runtime's thread; joined after a clean shutdown.
@@ -40,6 +46,16 @@ pub struct Server {
 impl Server {
     /// A broker with no topics but its internal ones.
     pub fn start() -> Server {
+        Server::start_with(PATIENCE, |broker, data| Processors::open_in(broker, data).unwrap())
+    }
+
+    /// A broker whose processors `open` makes from it and the data directory,
+    /// on a blocking thread before the listeners serve (so it may create topics
+    /// and deploy first); `patience` bounds the start and every request.
+    pub fn start_with(
+        patience: Duration,
+        open: impl FnOnce(Arc<Broker>, &Path) -> Processors + Send + 'static,
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_owned();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -59,11 +75,12 @@ impl Server {
                     Broker::new(storage.clone(), BrokerOptions::default(), advertised).unwrap();
                 let opened = {
                     let (broker, data) = (Arc::clone(&broker), data.clone());
-                    tokio::task::spawn_blocking(move || Processors::open_in(broker, &data))
+                    tokio::task::spawn_blocking(move || open(broker, &data))
                 };
-                let processors = Arc::new(opened.await.unwrap().unwrap());
+                let processors = Arc::new(opened.await.unwrap());
                 let url = format!("http://{}", http_listener.local_addr().unwrap());
-                ready_tx.send((url, advertised, Arc::clone(&broker))).unwrap();
+                let ready = (url, advertised, Arc::clone(&broker), Arc::clone(&processors));
+                ready_tx.send(ready).unwrap();
                 let until_stopped = |mut rx: watch::Receiver<bool>| async move {
                     let _ = rx.wait_for(|s| *s).await;
                 };
@@ -81,8 +98,9 @@ impl Server {
                 storage.close().unwrap();
             });
         });
-        let (url, kafka, broker) = ready_rx.recv_timeout(PATIENCE).expect("the server starts");
-        Server { url, kafka, broker, stop, thread: Some(thread), _dir: dir }
+        let (url, kafka, broker, processors) =
+            ready_rx.recv_timeout(patience).expect("the server starts");
+        Server { url, kafka, broker, processors, patience, stop, thread: Some(thread), _dir: dir }
     }
 
     /// A request with an optional JSON body: the status and the JSON answer
@@ -100,12 +118,7 @@ impl Server {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> (u16, Value) {
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(PATIENCE))
-                .build(),
-        );
+        let agent = agent(self.patience);
         let url = format!("{}{path}", self.url);
         let response = match (method, body) {
             ("GET", _) => agent.get(&url).call(),
@@ -173,6 +186,17 @@ impl Drop for Server {
             panic!("the server thread panicked while stopping");
         }
     }
+}
+
+/// A blocking client that answers every status rather than failing on 4xx and
+/// 5xx, each request bounded by `patience`.
+pub fn agent(patience: Duration) -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(patience))
+            .build(),
+    )
 }
 
 /// The error message of an error answer.
