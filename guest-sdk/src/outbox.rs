@@ -1,5 +1,5 @@
 //! Emitted records, buffered in the guest (wasm32 only) and handed to the host in
-//! one `send-batch` call at the end of each `process` call instead of a host call
+//! one `send-packed` call at the end of each `process` call instead of a host call
 //! per record. Keys and values are copied into one buffer; the declared outputs
 //! (asked of the host once) let `emit` refuse an undeclared topic or a missing
 //! partition at once — such a record goes to the host's `send`, which records the
@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
-use crate::guest::bindings::weir::processor::{emit as wit_emit, types};
+use crate::guest::bindings::weir::processor::emit as wit_emit;
 use crate::{EmitError, OutputRecord};
 
 /// Flush when this many records are buffered.
@@ -21,7 +21,7 @@ struct Entry {
     topic: usize,
     key: Option<Range<usize>>,
     value: Option<Range<usize>>,
-    headers: Vec<(String, Option<Range<usize>>)>,
+    headers: Vec<(Range<usize>, Option<Range<usize>>)>,
     partition: Option<u32>,
 }
 
@@ -62,7 +62,10 @@ pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
         let headers = record
             .headers
             .iter()
-            .map(|h| (h.key.to_string(), push(&mut outbox.data, h.value)))
+            .map(|h| {
+                let name = push(&mut outbox.data, Some(h.key.as_bytes())).unwrap_or_default();
+                (name, push(&mut outbox.data, h.value))
+            })
             .collect();
         outbox.entries.push(Entry { topic, key, value, headers, partition: record.partition });
         Some(outbox.entries.len() >= FLUSH_RECORDS || outbox.data.len() >= FLUSH_BYTES)
@@ -74,41 +77,37 @@ pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
     }
 }
 
-/// Hands every buffered record to the host; on a refusal, the index of the
-/// refused record in this flush and the reason.
+/// Hands every buffered record to the host in one `send-packed` call; on a
+/// refusal, the index of the refused record in this flush and the reason.
 pub(crate) fn flush() -> Result<(), (u32, EmitError)> {
     OUTBOX.with_borrow_mut(|outbox| {
         if outbox.entries.is_empty() {
             return Ok(());
         }
-        let outputs = outbox.outputs.as_deref().unwrap_or_default();
-        let data = &outbox.data;
-        let slice = |r: &Option<Range<usize>>| r.clone().map(|r| &data[r]);
-        let headers: Vec<Vec<types::HeaderParam<'_>>> = outbox
-            .entries
-            .iter()
-            .map(|e| {
-                e.headers
-                    .iter()
-                    .map(|(k, v)| types::HeaderParam { key: k, value: slice(v) })
-                    .collect()
-            })
-            .collect();
-        let records: Vec<types::OutputRecord<'_>> = outbox
-            .entries
-            .iter()
-            .zip(&headers)
-            .map(|(e, headers)| types::OutputRecord {
-                topic: &outputs[e.topic].0,
-                key: slice(&e.key),
-                value: slice(&e.value),
-                headers,
-                partition: e.partition,
-            })
-            .collect();
-        let result = wit_emit::send_batch(&records);
-        drop(records);
-        drop(headers);
+        // Layout: see `send-packed` in runtime/wit/processor.wit.
+        let span = |r: &Option<Range<usize>>| match r {
+            Some(r) => [r.start as u32, (r.end - r.start) as u32 + 1],
+            None => [0, 0],
+        };
+        let mut records = Vec::with_capacity(outbox.entries.len() * 8);
+        let mut headers = Vec::new();
+        for e in &outbox.entries {
+            let [key_start, key_len] = span(&e.key);
+            let [value_start, value_len] = span(&e.value);
+            let first_header = (headers.len() / 4) as u32;
+            for (name, value) in &e.headers {
+                let [value_start, value_len] = span(value);
+                headers.extend([name.start as u32, (name.end - name.start) as u32]);
+                headers.extend([value_start, value_len]);
+            }
+            records.extend([e.topic as u32, key_start, key_len, value_start, value_len]);
+            records.extend([
+                first_header,
+                e.headers.len() as u32,
+                e.partition.map_or(0, |p| p + 1),
+            ]);
+        }
+        let result = wit_emit::send_packed(&outbox.data, &records, &headers);
         outbox.entries.clear();
         outbox.data.clear();
         result.map_err(|(i, e)| (i, crate::guest::emit_error(e)))

@@ -41,6 +41,7 @@ pub fn add_to_linker(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     let mut emit = linker.instance(EMIT)?;
     emit.func_wrap("send", send)?;
     emit.func_wrap("send-batch", send_batch)?;
+    emit.func_wrap("send-packed", send_packed)?;
     linker.allow_shadowing(false);
     Ok(())
 }
@@ -71,6 +72,73 @@ fn send_batch(
         }
     }
     Ok((Ok(()),))
+}
+
+/// Words per record and per header in `send-packed`.
+const RECORD_WORDS: usize = 8;
+const HEADER_WORDS: usize = 4;
+
+fn send_packed(
+    mut store: StoreContextMut<'_, Host>,
+    (data, records, headers): (WasmList<u8>, WasmList<u32>, WasmList<u32>),
+) -> wasmtime::Result<(Result<(), (u32, EmitError)>,)> {
+    // One copy of the data; every key and value is a slice of it.
+    let (data, records, headers) = {
+        let view = store.as_context();
+        (
+            Bytes::copy_from_slice(data.as_le_slice(&view)),
+            records.as_le_slice(&view).to_vec(),
+            headers.as_le_slice(&view).to_vec(),
+        )
+    };
+    let now = store.data().now_ms;
+    let unpacked = unpack(&data, &records, &headers, now)?;
+    Ok((store.data_mut().emit_unpacked(unpacked),))
+}
+
+/// An unpacked `send-packed` record: output index, partition, record.
+pub type Unpacked = (usize, Option<u32>, OutputRecord);
+
+/// Unpacks the arguments of `send-packed` (layout in the WIT); an error for
+/// malformed words is a trap: the guest's SDK is broken.
+pub fn unpack(
+    data: &Bytes,
+    records: &[u32],
+    headers: &[u32],
+    now: i64,
+) -> wasmtime::Result<Vec<Unpacked>> {
+    if !records.len().is_multiple_of(RECORD_WORDS) || !headers.len().is_multiple_of(HEADER_WORDS) {
+        wasmtime::bail!("send-packed: records or headers are not whole entries");
+    }
+    let span = |start: u32, len_plus_one: u32| -> wasmtime::Result<Option<Bytes>> {
+        let Some(len) = len_plus_one.checked_sub(1) else { return Ok(None) };
+        let (start, end) = (start as usize, start as usize + len as usize);
+        if end > data.len() {
+            wasmtime::bail!("send-packed: a range ends past the data");
+        }
+        Ok(Some(data.slice(start..end)))
+    };
+    let mut out = Vec::with_capacity(records.len() / RECORD_WORDS);
+    for r in records.chunks_exact(RECORD_WORDS) {
+        let (first, count) = (r[5] as usize, r[6] as usize);
+        let Some(own) = headers.get(first * HEADER_WORDS..(first + count) * HEADER_WORDS) else {
+            wasmtime::bail!("send-packed: a record's headers are past the header list");
+        };
+        let mut record_headers = Vec::with_capacity(count);
+        for h in own.chunks_exact(HEADER_WORDS) {
+            let name = span(h[0], h[1].saturating_add(1))?.unwrap_or_default();
+            let key = String::from_utf8_lossy(&name).into_owned();
+            record_headers.push(Header { key, value: span(h[2], h[3])? });
+        }
+        let record = OutputRecord {
+            key: span(r[1], r[2])?,
+            value: span(r[3], r[4])?,
+            headers: record_headers,
+            timestamp: now,
+        };
+        out.push((r[0] as usize, r[7].checked_sub(1), record));
+    }
+    Ok(out)
 }
 
 fn emit_view(
@@ -132,5 +200,43 @@ impl std::ops::Deref for TopicName {
             TopicName::Inline(buf, len) => std::str::from_utf8(&buf[..*len]).unwrap_or_default(),
             TopicName::Heap(s) => s,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpacks_records_with_nulls_and_headers() {
+        let data = Bytes::from_static(b"keyvaluehname");
+        // Record 0: key "key", value "value", one header; record 1: no key, empty
+        // value, partition 2.
+        let records = [0, 0, 4, 3, 6, 0, 1, 0, 1, 0, 0, 8, 1, 1, 0, 3];
+        let headers = [8, 1, 9, 5];
+        let out = unpack(&data, &records, &headers, 7).unwrap();
+        assert_eq!(out.len(), 2);
+        let (output, partition, r) = &out[0];
+        assert_eq!((*output, *partition), (0, None));
+        assert_eq!(r.key.as_deref(), Some(&b"key"[..]));
+        assert_eq!(r.value.as_deref(), Some(&b"value"[..]));
+        assert_eq!(
+            r.headers,
+            [Header { key: "h".into(), value: Some(Bytes::from_static(b"name")) }]
+        );
+        assert_eq!(r.timestamp, 7);
+        let (output, partition, r) = &out[1];
+        assert_eq!((*output, *partition), (1, Some(2)));
+        assert_eq!((r.key.as_deref(), r.value.as_deref()), (None, Some(&b""[..])));
+    }
+
+    #[test]
+    fn malformed_words_are_refused() {
+        let data = Bytes::from_static(b"abc");
+        // Not whole records, a range past the data, headers past the list.
+        assert!(unpack(&data, &[0; 7], &[], 0).is_err());
+        assert!(unpack(&data, &[0, 0, 5, 0, 0, 0, 0, 0], &[], 0).is_err());
+        assert!(unpack(&data, &[0, 0, 0, 0, 0, 0, 1, 0], &[], 0).is_err());
+        assert!(unpack(&data, &[0, u32::MAX, 2, 0, 0, 0, 0, 0], &[], 0).is_err());
     }
 }

@@ -173,9 +173,38 @@ impl Host {
             );
             return self.reject(why, emit::EmitError::UndeclaredTopic);
         };
-        let partitions = self.outputs[output].partitions;
+        self.emit_to(output, partition, record)
+    }
+
+    /// Emits unpacked `send-packed` records in order; on a refusal, its index.
+    pub fn emit_unpacked(
+        &mut self,
+        records: Vec<crate::fast_emit::Unpacked>,
+    ) -> Result<(), (u32, emit::EmitError)> {
+        for (i, (output, partition, record)) in records.into_iter().enumerate() {
+            self.emit_to(output, partition, record).map_err(|e| (i as u32, e))?;
+        }
+        Ok(())
+    }
+
+    /// `emit` to the declared output with index `output`.
+    pub fn emit_to(
+        &mut self,
+        output: usize,
+        partition: Option<u32>,
+        record: OutputRecord,
+    ) -> Result<(), emit::EmitError> {
+        let Some(declared) = self.outputs.get(output) else {
+            let why = format!(
+                "emitted to output number {output}, but it declared {}",
+                self.outputs.len()
+            );
+            return self.reject(why, emit::EmitError::UndeclaredTopic);
+        };
+        let partitions = declared.partitions;
         let partition = match partition {
             Some(p) if p >= partitions => {
+                let topic = &self.outputs[output].topic;
                 let why = format!("emitted to partition {p} of {topic:?}, which has {partitions}");
                 return self.reject(why, emit::EmitError::NoSuchPartition);
             }
@@ -227,6 +256,21 @@ impl emit::Host for Host {
             .iter()
             .map(|o| emit::OutputTopic { name: o.topic.clone(), partitions: o.partitions })
             .collect()
+    }
+
+    fn send_packed(
+        &mut self,
+        data: Vec<u8>,
+        records: Vec<u32>,
+        headers: Vec<u32>,
+    ) -> Result<(), (u32, emit::EmitError)> {
+        match crate::fast_emit::unpack(&Bytes::from(data), &records, &headers, self.now_ms) {
+            Ok(unpacked) => self.emit_unpacked(unpacked),
+            Err(e) => {
+                self.violation.get_or_insert_with(|| format!("{e:#}"));
+                Err((0, emit::EmitError::OutputLimit))
+            }
+        }
     }
 
     fn send_batch(
