@@ -55,7 +55,7 @@
 //!   [`StateError`].
 //! - [`testing`]: [`testing::TestContext`], the host in memory.
 //! - `guest` (wasm32 only): the `wit-bindgen` bindings and the glue behind [`export!`];
-//!   `outbox` buffers emitted records for one `send-batch` host call per batch.
+//!   `outbox` buffers emitted records for one `send-packed` host call per batch.
 //!
 //! The `json` feature adds `Record::value_json`, `Context::emit_json`,
 //! `Context::state_get_json` and `Context::state_put_json`.

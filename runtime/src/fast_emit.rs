@@ -1,7 +1,8 @@
-//! `emit.send` and `emit.send-batch` without an allocation per record: the record is lifted as views
-//! of guest memory (`WasmStr`, `WasmList`), its topic compared in place, and its
-//! key and value copied into slices of the host's arena buffer. The linker
-//! installs this over the generated binding (same WIT signature).
+//! The host side of emitting, installed over the generated bindings (same WIT
+//! signatures): `send` and `send-batch` lift each record as views of guest
+//! memory (`WasmStr`, `WasmList`) and copy its key and value into slices of the
+//! host's arena buffer, with no allocation per record; `send-packed` (what the
+//! Rust SDK uses) copies the batch's data once and slices it.
 
 use bytes::Bytes;
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList, WasmStr};
