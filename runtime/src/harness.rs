@@ -44,7 +44,8 @@ impl Harness {
         let host = self.instance.host();
         let emitted = host.batch_emitted.drain(..).map(|e| e.record).collect();
         host.batch_emitted_bytes = 0;
-        host.state.committed();
+        let changes = host.state.take_batch();
+        host.state.committed(changes);
         result.map(|()| emitted).map_err(|e: CallError| e.message().to_string())
     }
 

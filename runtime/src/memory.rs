@@ -177,24 +177,24 @@ impl LogStore for MemoryStore {
         Ok(self.checkpoint(processor, partition))
     }
 
-    fn commit(&self, processor: &str, partition: u32, commit: Commit) -> Result<(), StoreError> {
+    fn commit(&self, processor: &str, partition: u32, commit: &Commit) -> Result<(), StoreError> {
         let mut inner = self.inner.lock();
         inner.commits += 1;
         let checkpoint = inner.checkpoints.entry((processor.to_string(), partition)).or_default();
         checkpoint.next_offset = Some(commit.next_offset);
-        apply(&mut checkpoint.state, commit.state);
+        apply(&mut checkpoint.state, &commit.state);
         Ok(())
     }
 }
 
-fn apply(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
+fn apply(state: &mut BTreeMap<Vec<u8>, Vec<u8>>, changes: &BTreeMap<Vec<u8>, Option<Vec<u8>>>) {
     for (k, v) in changes {
         match v {
             Some(v) => {
-                state.insert(k, v);
+                state.insert(k.clone(), v.clone());
             }
             None => {
-                state.remove(&k);
+                state.remove(k);
             }
         }
     }

@@ -144,14 +144,16 @@ impl State {
         self.call_bytes = self.committed_bytes;
     }
 
-    /// The batch's changes, to commit; they stay visible until `committed`.
-    pub fn batch_changes(&self) -> &Changes {
-        &self.batch
+    /// Takes the batch's changes to commit them; `committed` folds them in once
+    /// they are durable (on failure the worker drops the batch instead).
+    pub fn take_batch(&mut self) -> Changes {
+        std::mem::take(&mut self.batch)
     }
 
-    /// The batch's changes are durable: fold them into the committed map.
-    pub fn committed(&mut self) {
-        for (k, v) in std::mem::take(&mut self.batch) {
+    /// `changes` (taken with `take_batch`) are durable: fold them into the
+    /// committed map.
+    pub fn committed(&mut self, changes: Changes) {
+        for (k, v) in changes {
             match v {
                 Some(v) => {
                     self.committed.insert(k, v);
@@ -190,9 +192,10 @@ mod tests {
         assert_eq!(s.get(b"b"), Some(&b"2"[..]));
         assert_eq!(s.get(b"c"), None);
         assert_eq!(s.bytes(), 5);
-        s.committed();
+        let changes = s.take_batch();
+        s.committed(changes);
         assert_eq!(s.get(b"a"), Some(&b"10"[..]));
-        assert!(s.batch_changes().is_empty());
+        assert!(s.take_batch().is_empty());
     }
 
     #[test]

@@ -165,5 +165,5 @@ pub trait LogStore: Send + Sync + 'static {
     fn load_checkpoint(&self, processor: &str, partition: u32) -> Result<Checkpoint, StoreError>;
 
     /// Makes `commit` durable atomically, for the processor's input partition.
-    fn commit(&self, processor: &str, partition: u32, commit: Commit) -> Result<(), StoreError>;
+    fn commit(&self, processor: &str, partition: u32, commit: &Commit) -> Result<(), StoreError>;
 }

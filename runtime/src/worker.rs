@@ -487,7 +487,7 @@ impl Worker {
         let host = self.host();
         let emitted = std::mem::take(&mut host.batch_emitted);
         host.batch_emitted_bytes = 0;
-        let changes = host.state.batch_changes().clone();
+        let changes = host.state.take_batch();
         let outputs = Arc::clone(&host.outputs);
         let now = host.now_ms;
         let out_count = emitted.len() as u64;
@@ -508,12 +508,9 @@ impl Worker {
             self.store.append(&topic, partition % partitions, letters.collect())?;
         }
         let processed = records.iter().take_while(|r| r.offset < next).count() as u64;
-        self.store.commit(
-            &manifest.name,
-            partition,
-            Commit { next_offset: next, state: changes },
-        )?;
-        self.host().state.committed();
+        let commit = Commit { next_offset: next, state: changes };
+        self.store.commit(&manifest.name, partition, &commit)?;
+        self.host().state.committed(commit.state);
         self.next_offset = next;
         let mut status = self.status.lock();
         status.next_offset = Some(next);

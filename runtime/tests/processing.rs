@@ -104,13 +104,19 @@ fn start_positions_latest_offset_and_timestamp() {
     }
 }
 
+/// A store with the inventory processor's topics.
+fn inventory_store() -> Arc<weir_runtime::memory::MemoryStore> {
+    let store = Arc::new(weir_runtime::memory::MemoryStore::new());
+    for topic in ["orders", "inventory-events", "inventory.dead-letter"] {
+        store.create_topic(topic, 1);
+    }
+    store
+}
+
 #[test]
 fn state_is_committed_with_the_offset_and_survives_a_restart() {
     let rt = runtime();
-    let store = Arc::new(weir_runtime::memory::MemoryStore::new());
-    store.create_topic("orders", 1);
-    store.create_topic("inventory-events", 1);
-    store.create_topic("inventory.dead-letter", 1);
+    let store = inventory_store();
     let orders: Vec<(Vec<u8>, Vec<u8>)> =
         weir_examples::generator::OrderGenerator::new(weir_examples::generator::GeneratorConfig {
             seed: 7,
@@ -118,7 +124,7 @@ fn state_is_committed_with_the_offset_and_survives_a_restart() {
         })
         .take(300)
         .collect();
-    let append = |range: std::ops::Range<usize>| {
+    let append = |store: &weir_runtime::memory::MemoryStore, range: std::ops::Range<usize>| {
         let records = orders[range]
             .iter()
             .map(|(k, v)| weir_runtime::OutputRecord {
@@ -134,11 +140,11 @@ fn state_is_committed_with_the_offset_and_survives_a_restart() {
     let mut m = manifest("inventory", "orders", &[("initial_stock", "50")]);
     m.outputs = vec!["inventory-events".into()];
     m.limits.max_batch_records = 7;
-    append(0..150);
+    append(&store, 0..150);
     let p = rt.start(m.clone(), module.clone(), store.clone()).unwrap();
     wait_committed(&p, 0, 150);
     p.stop();
-    append(150..300);
+    append(&store, 150..300);
     let p = rt.start(m.clone(), module.clone(), store.clone()).unwrap();
     wait_committed(&p, 0, 300);
     p.stop();
@@ -146,20 +152,8 @@ fn state_is_committed_with_the_offset_and_survives_a_restart() {
     assert!(!two_runs.is_empty());
 
     // The same orders in one run give the same state and events.
-    let fresh = Arc::new(weir_runtime::memory::MemoryStore::new());
-    fresh.create_topic("orders", 1);
-    fresh.create_topic("inventory-events", 1);
-    fresh.create_topic("inventory.dead-letter", 1);
-    let records = orders
-        .iter()
-        .map(|(k, v)| weir_runtime::OutputRecord {
-            key: Some(k.clone().into()),
-            value: Some(v.clone().into()),
-            headers: vec![],
-            timestamp: 0,
-        })
-        .collect();
-    fresh.append("orders", 0, records).unwrap();
+    let fresh = inventory_store();
+    append(&fresh, 0..300);
     let p = rt.start(m, module, fresh.clone()).unwrap();
     wait_committed(&p, 0, 300);
     p.stop();

@@ -33,6 +33,7 @@
 //! of both, like any acknowledged write.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -189,36 +190,29 @@ impl LogStore for BrokerStore {
         // batches) is followed by the next one.
         let mut next = offset;
         loop {
-            let read =
-                log.read(next, max_bytes.max(1)).map_err(|e| read_error(topic, partition, e))?;
-            let Some(slice) = read.slice else { return Ok(records) };
-            let data = slice.read().map_err(|e| {
-                StoreError::Other(format!("reading {topic}-{partition} at offset {next}: {e}"))
-            })?;
-            let before = next;
-            for found in batch::split(&data) {
-                let one = found.map_err(|e| corrupt(topic, partition, next, &e))?;
-                let header = batch::BatchHeader::parse(one)
-                    .map_err(|e| corrupt(topic, partition, next, &e))?;
-                next = header.last_offset() as u64 + 1;
-                if header.is_control() {
-                    continue;
-                }
-                let decoded = record::decode_batch(one)
-                    .map_err(|e| corrupt(topic, partition, header.base_offset() as u64, &e))?;
-                for r in decoded.into_iter().filter(|r| r.offset as u64 >= offset) {
-                    let size = record_size(&r);
-                    if records.len() >= max_records.max(1)
-                        || (!records.is_empty() && bytes + size > max_bytes)
-                    {
-                        return Ok(records);
+            let step =
+                walk_batches(&log, topic, partition, next, max_bytes.max(1), |base, one| {
+                    let decoded = record::decode_batch(one)
+                        .map_err(|e| corrupt(topic, partition, base, &e))?;
+                    for r in decoded.into_iter().filter(|r| r.offset as u64 >= offset) {
+                        let size = record_size(&r);
+                        if records.len() >= max_records.max(1)
+                            || (!records.is_empty() && bytes + size > max_bytes)
+                        {
+                            return Ok(ControlFlow::Break(()));
+                        }
+                        bytes += size;
+                        records.push(input_record(r));
                     }
-                    bytes += size;
-                    records.push(input_record(r));
+                    Ok(ControlFlow::Continue(()))
+                })?;
+            match step {
+                Walked::Advanced { next: after, high_watermark }
+                    if records.is_empty() && after < high_watermark && after > next =>
+                {
+                    next = after;
                 }
-            }
-            if !records.is_empty() || next >= read.high_watermark || next <= before {
-                return Ok(records);
+                _ => return Ok(records),
             }
         }
     }
@@ -287,7 +281,7 @@ impl LogStore for BrokerStore {
         Ok(checkpoint)
     }
 
-    fn commit(&self, processor: &str, partition: u32, commit: Commit) -> Result<(), StoreError> {
+    fn commit(&self, processor: &str, partition: u32, commit: &Commit) -> Result<(), StoreError> {
         let topic = state_topic(processor);
         let log = self.partition(&topic, partition)?;
         let now = now_ms();
@@ -318,37 +312,76 @@ fn replay(log: &Partition, topic: &str, partition: u32) -> Result<Checkpoint, St
     let mut checkpoint = Checkpoint::default();
     let (mut next, end) = (log.log_start_offset(), log.high_watermark());
     while next < end {
-        let read = log.read(next, REPLAY_CHUNK).map_err(|e| read_error(topic, partition, e))?;
-        let Some(slice) = read.slice else { break };
-        let data = slice.read().map_err(|e| {
-            StoreError::Other(format!("reading {topic}-{partition} at offset {next}: {e}"))
-        })?;
-        let before = next;
-        for found in batch::split(&data) {
-            let one = found.map_err(|e| corrupt(topic, partition, next, &e))?;
-            let header =
-                batch::BatchHeader::parse(one).map_err(|e| corrupt(topic, partition, next, &e))?;
-            next = header.last_offset() as u64 + 1;
-            if header.is_control() {
-                continue;
-            }
+        let step = walk_batches(log, topic, partition, next, REPLAY_CHUNK, |base, one| {
             match record::decode_batch(one) {
                 Ok(records) => apply_commit(&mut checkpoint, records, topic, partition),
-                Err(e) => warn!(topic, partition, offset = header.base_offset(), error = %e,
+                Err(e) => warn!(topic, partition, offset = base, error = %e,
                     "skipping an undecodable batch of a state changelog"),
             }
-        }
-        if next <= before {
-            warn!(
-                topic,
-                partition,
-                offset = next,
-                "state changelog stopped advancing; replay ends here"
-            );
-            break;
+            Ok(ControlFlow::Continue(()))
+        })?;
+        match step {
+            Walked::Advanced { next: after, .. } if after > next => next = after,
+            Walked::Advanced { .. } => {
+                warn!(
+                    topic,
+                    partition,
+                    offset = next,
+                    "state changelog stopped advancing; replay ends here"
+                );
+                break;
+            }
+            Walked::End | Walked::Stopped => break,
         }
     }
     Ok(checkpoint)
+}
+
+/// How a [`walk_batches`] ended.
+enum Walked {
+    /// Nothing at or after the offset.
+    End,
+    /// The visitor stopped it.
+    Stopped,
+    /// Every batch of the read was visited: `next` is the offset after the last.
+    Advanced {
+        /// The offset after the last batch read.
+        next: u64,
+        /// The partition's high watermark at the read.
+        high_watermark: u64,
+    },
+}
+
+/// Reads whole batches from the one holding `from` (about `max_bytes` of
+/// them) and hands each data batch to `visit` with its base offset; control
+/// batches are skipped. The one loop behind `read` and changelog replay.
+fn walk_batches(
+    log: &Partition,
+    topic: &str,
+    partition: u32,
+    from: u64,
+    max_bytes: usize,
+    mut visit: impl FnMut(u64, &[u8]) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<Walked, StoreError> {
+    let read = log.read(from, max_bytes).map_err(|e| read_error(topic, partition, e))?;
+    let Some(slice) = read.slice else { return Ok(Walked::End) };
+    let data = slice.read().map_err(|e| {
+        StoreError::Other(format!("reading {topic}-{partition} at offset {from}: {e}"))
+    })?;
+    let mut next = from;
+    for found in batch::split(&data) {
+        let one = found.map_err(|e| corrupt(topic, partition, next, &e))?;
+        let header =
+            batch::BatchHeader::parse(one).map_err(|e| corrupt(topic, partition, next, &e))?;
+        next = header.last_offset() as u64 + 1;
+        if header.is_control() {
+            continue;
+        }
+        if visit(header.base_offset() as u64, one)?.is_break() {
+            return Ok(Walked::Stopped);
+        }
+    }
+    Ok(Walked::Advanced { next, high_watermark: read.high_watermark })
 }
 
 /// Applies one commit (one batch) whole, or skips it if it does not end with an

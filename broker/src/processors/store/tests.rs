@@ -155,10 +155,10 @@ fn commits_replay_into_checkpoints_and_show_in_the_group() {
     store.register("inventory", "orders");
     assert_eq!(store.load_checkpoint("inventory", 1).unwrap(), Checkpoint::default());
 
-    store.commit("inventory", 1, commit(3, &[("apple", Some("7")), ("pear", Some("2"))])).unwrap();
-    store.commit("inventory", 1, commit(5, &[])).unwrap();
-    store.commit("inventory", 1, commit(9, &[("apple", Some("6")), ("pear", None)])).unwrap();
-    store.commit("inventory", 0, commit(1, &[("fig", Some("1"))])).unwrap();
+    store.commit("inventory", 1, &commit(3, &[("apple", Some("7")), ("pear", Some("2"))])).unwrap();
+    store.commit("inventory", 1, &commit(5, &[])).unwrap();
+    store.commit("inventory", 1, &commit(9, &[("apple", Some("6")), ("pear", None)])).unwrap();
+    store.commit("inventory", 0, &commit(1, &[("fig", Some("1"))])).unwrap();
 
     let want = Checkpoint { next_offset: Some(9), state: state(&[("apple", "6")]) };
     assert_eq!(store.load_checkpoint("inventory", 1).unwrap(), want);
@@ -187,8 +187,8 @@ fn a_torn_last_commit_is_dropped_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (broker, store) = open(dir.path());
     create_state_topic(&broker.storage, "p", 1).unwrap();
-    store.commit("p", 0, commit(10, &[("a", Some("1")), ("b", Some("1"))])).unwrap();
-    store.commit("p", 0, commit(20, &[("a", Some("2")), ("b", None), ("c", Some("2"))])).unwrap();
+    store.commit("p", 0, &commit(10, &[("a", Some("1")), ("b", Some("1"))])).unwrap();
+    store.commit("p", 0, &commit(20, &[("a", Some("2")), ("b", None), ("c", Some("2"))])).unwrap();
     // A crash: no clean close, then the last batch's tail never reached the disk.
     drop((broker, store));
     let log = segment_path(&partition_dir(dir.path(), &state_topic("p"), 0), 0, "log");
@@ -199,7 +199,7 @@ fn a_torn_last_commit_is_dropped_whole() {
     let want = Checkpoint { next_offset: Some(10), state: state(&[("a", "1"), ("b", "1")]) };
     assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
     // Commits go on from there.
-    store.commit("p", 0, commit(12, &[("b", None)])).unwrap();
+    store.commit("p", 0, &commit(12, &[("b", None)])).unwrap();
     let want = Checkpoint { next_offset: Some(12), state: state(&[("a", "1")]) };
     assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
 }
@@ -224,7 +224,7 @@ fn with_no_commit_the_groups_offset_is_the_start() {
     store.register("fraud", "orders");
     assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(42));
     // Once the processor has committed, its changelog wins.
-    store.commit("fraud", 0, commit(50, &[])).unwrap();
+    store.commit("fraud", 0, &commit(50, &[])).unwrap();
     assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(50));
     store.unregister("fraud");
     assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(50));
