@@ -13,6 +13,8 @@
 //!   Prometheus text format `/metrics` is written in.
 //! - `topic`: the registry of topics, their names and configs, persisted in the data
 //!   directory.
+//! - `node`: one node's start and shutdown, in order: storage, groups,
+//!   processors, the Kafka and HTTP listeners (`weir serve`, `weir demo`, tests).
 //! - `storage`: the registry and every partition of one data directory, with the
 //!   flusher and retention threads.
 //! - `topics`: what clients may do with topics (create, delete, alter configs,
@@ -28,6 +30,7 @@ pub mod http;
 pub mod kafka;
 pub mod log;
 pub mod metrics;
+pub mod node;
 pub mod processors;
 pub mod producer_ids;
 pub mod storage;

@@ -52,6 +52,8 @@ pub struct Metrics {
     connections_opened: AtomicU64,
     /// Kafka connections ended (either side).
     connections_closed: AtomicU64,
+    /// Kafka connections closed at once because the listener was full.
+    connections_refused: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -69,6 +71,7 @@ impl Metrics {
             apis: APIS.iter().map(|api| ApiMetrics::new(api.key)).collect(),
             connections_opened: AtomicU64::new(0),
             connections_closed: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
         }
     }
 
@@ -86,6 +89,16 @@ impl Metrics {
     pub fn connection(&self) -> ConnectionGuard<'_> {
         self.connections_opened.fetch_add(1, Ordering::Relaxed);
         ConnectionGuard { metrics: self }
+    }
+
+    /// Counts a connection closed at once because the listener was full.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Kafka connections refused because the listener was full, since the start.
+    pub fn connections_refused(&self) -> u64 {
+        self.connections_refused.load(Ordering::Relaxed)
     }
 
     /// Kafka connections accepted since the start.

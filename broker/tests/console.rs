@@ -11,7 +11,7 @@ mod http_support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,12 +23,12 @@ use tokio::net::TcpListener;
 use weir_broker::broker::Broker;
 use weir_broker::http;
 use weir_broker::log::record::{BatchBuilder, Compression};
-use weir_broker::processors::Processors;
+use weir_broker::node::Node;
 use weir_broker::topic::TopicSpec;
 use weir_examples::events;
 use weir_examples::generator::{GeneratorConfig, OrderGenerator};
 use weir_runtime::partitioner::partition_for_key;
-use weir_runtime::{Limits, Manifest, Runtime, RuntimeOptions, StartPosition};
+use weir_runtime::{Limits, Manifest, StartPosition};
 
 /// Where Debian's package puts the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -120,17 +120,15 @@ impl Drop for Producing {
 
 /// Creates `orders` and the output topics, opens the processors of `data` (with
 /// the compiled-component cache every test run shares) and deploys the pipeline.
-fn deploy_pipeline(broker: Arc<Broker>, data: &Path) -> Processors {
+fn deploy_pipeline(node: &Node) {
     let outputs = weir_examples::pipeline().map(|d| d.outputs).concat();
     let topics =
         [(events::ORDERS, ORDERS_PARTITIONS)].into_iter().chain(outputs.iter().map(|t| (*t, 1)));
     for (name, partitions) in topics {
         let spec = TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() };
-        broker.storage.create_topic(spec).unwrap();
+        node.storage().create_topic(spec).unwrap();
     }
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("processor-cache");
-    let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache) }).unwrap();
-    let processors = Processors::open(broker, runtime, data.join("processors")).unwrap();
+    let processors = node.processors().unwrap();
     for d in weir_examples::pipeline() {
         let manifest = Manifest {
             name: d.name.into(),
@@ -143,7 +141,6 @@ fn deploy_pipeline(broker: Arc<Broker>, data: &Path) -> Processors {
         };
         processors.deploy(manifest, d.wasm).unwrap();
     }
-    processors
 }
 
 /// Headless Chromium, each run with a fresh profile.

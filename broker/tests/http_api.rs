@@ -15,7 +15,6 @@ use http_support::{Server, message};
 use serde_json::{Value, json};
 use weir_broker::http::MAX_BODY_BYTES;
 use weir_broker::log::record::{BatchBuilder, Compression};
-use weir_broker::processors::Processors;
 use weir_broker::topic::TopicSpec;
 use weir_examples::wasm::{MISBEHAVE, PASSTHROUGH};
 
@@ -24,12 +23,11 @@ const PATIENCE: Duration = Duration::from_secs(120);
 
 /// A broker with the topics `orders` (2 partitions) and `copies`.
 fn start() -> Server {
-    Server::start_with(PATIENCE, |broker, data| {
+    Server::start_with(PATIENCE, |node| {
         for (name, partitions) in [("orders", 2), ("copies", 1)] {
             let spec = TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() };
-            broker.storage.create_topic(spec).unwrap();
+            node.storage().create_topic(spec).unwrap();
         }
-        Processors::open_in(broker, data).unwrap()
     })
 }
 
@@ -128,8 +126,9 @@ fn a_processor_from_deploy_to_delete() {
     assert_eq!((status, &info["paused"]), (200, &json!(true)), "{info}");
     server.wait_for("copier", "paused", |i| i["status"]["state"] == "paused");
     server.produce("orders", 0, 2);
-    std::thread::sleep(Duration::from_millis(300));
-    let (_, info) = server.call("GET", "/v1/processors/copier", None);
+    // It sees the two records arrive (its lag grows) and holds them back.
+    let info = server.wait_for("copier", "a lag of 2", |i| total(i, "lag") == 2);
+    assert_eq!(info["status"]["state"], "paused", "{info:#}");
     assert_eq!(total(&info, "records_in"), 8, "a paused processor read: {info:#}");
     let (status, info) = server.call("POST", "/v1/processors/copier/resume", None);
     assert_eq!((status, &info["paused"]), (200, &json!(false)), "{info}");

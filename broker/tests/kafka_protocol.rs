@@ -161,6 +161,67 @@ async fn produce_fetch_and_list_offsets_round_trip() {
     broker.stop().await;
 }
 
+/// One batch of `count` records of `size` bytes each (incompressible).
+fn big_batch(count: usize, size: usize) -> Bytes {
+    let mut b = BatchBuilder::new(0, Compression::None);
+    for i in 0..count {
+        let value: Vec<u8> = (0..size).map(|j| (i * 31 + j * 7) as u8).collect();
+        b.push(1_000, Some(b"key"), Some(&value), &[]);
+    }
+    b.build().unwrap()
+}
+
+#[tokio::test]
+async fn fetch_max_bytes_holds_across_partitions_except_for_the_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    assert_eq!(create_topic(&mut c, "big", 3, &[]).await, 0);
+    // Partition 0: one 600 KB batch; 1: two of 300 KB; 2: one small batch.
+    assert_eq!(produce(&mut c, "big", 0, big_batch(6, 100_000)).await.0, 0);
+    assert_eq!(produce(&mut c, "big", 1, big_batch(3, 100_000)).await.0, 0);
+    assert_eq!(produce(&mut c, "big", 1, big_batch(3, 100_000)).await.0, 0);
+    assert_eq!(produce(&mut c, "big", 2, batch(&["small"], 1)).await.0, 0);
+    let fetch = |max_bytes: i32, partition_max: i32| {
+        let partitions = (0..3).map(|p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(partition_max)
+        });
+        FetchRequest::default().with_max_wait_ms(0).with_max_bytes(max_bytes).with_topics(vec![
+            FetchTopic::default().with_topic(name("big")).with_partitions(partitions.collect()),
+        ])
+    };
+    let sizes = |r: &FetchResponse| -> Vec<usize> {
+        r.responses[0].partitions.iter().map(|p| p.records.as_ref().map_or(0, Bytes::len)).collect()
+    };
+
+    // librdkafka's fetch.max.bytes=1000000 against 1.2 MB of batches: the first
+    // partition's batch, the one of partition 1 that fits (not its second), and
+    // partition 2's small batch, which still fits.
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch(1_000_000, 1 << 20)).await;
+    let got = sizes(&r);
+    assert!(got.iter().sum::<usize>() <= 1_000_000, "response over max_bytes: {got:?}");
+    assert!(got[0] > 600_000 && got[1] > 300_000 && got[1] < 310_000, "{got:?}");
+    assert!(got[2] > 0 && got[2] < 1_000, "{got:?}");
+    assert!(r.responses[0].partitions.iter().all(|p| p.error_code == 0));
+    assert_eq!(r.responses[0].partitions[2].high_watermark, 1);
+
+    // A max_bytes smaller than the first batch: that batch still goes, alone.
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch(1_000, 1 << 20)).await;
+    let got = sizes(&r);
+    assert!(got[0] > 600_000 && got[1] == 0 && got[2] == 0, "{got:?}");
+
+    // Partition limits hold for every partition but the first with data.
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch(10 << 20, 400_000)).await;
+    let got = sizes(&r);
+    assert!(got[0] > 600_000, "the first batch goes whole: {got:?}");
+    assert!(got[1] > 300_000 && got[1] < 400_000, "one batch of partition 1: {got:?}");
+    assert!(got[2] > 0, "{got:?}");
+    broker.stop().await;
+}
+
 #[tokio::test]
 async fn a_waiting_fetch_wakes_when_records_arrive() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,6 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use support::{RawClient, TestBroker};
 use weir_broker::broker::{Broker, BrokerOptions};
 use weir_broker::log::record::{BatchBuilder, Compression};
+use weir_broker::node::NodeConfig;
 use weir_broker::processors::{BrokerStore, ProcessorError, Processors, state_topic};
 use weir_broker::storage::{Storage, StorageOptions};
 use weir_broker::topic::TopicSpec;
@@ -26,18 +27,17 @@ use weir_examples::events::{self, InventoryEvent, OrderPlaced, StockLine};
 use weir_examples::generator::{GeneratorConfig, OrderGenerator};
 use weir_examples::wasm;
 use weir_runtime::store::{InputRecord, LogStore};
-use weir_runtime::{Manifest, ProcessorState, Runtime, RuntimeOptions};
+use weir_runtime::{Manifest, ProcessorState, WorkerState};
 
 /// How long a test waits for processors to catch up.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A runtime whose compiled-component cache is shared by every test (and run).
-fn runtime() -> Runtime {
-    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("processor-cache");
-    Runtime::new(RuntimeOptions { cache_dir: Some(cache) }).expect("a runtime")
+/// The compiled-component cache shared by every test (and run).
+fn component_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("processor-cache")
 }
 
-/// The broker and its processors, on `dir`.
+/// A real node with processors, on `dir`.
 struct Node {
     broker: TestBroker,
     processors: Arc<Processors>,
@@ -45,17 +45,15 @@ struct Node {
 
 impl Node {
     async fn start(dir: &Path) -> Node {
-        let broker = TestBroker::start(dir, BrokerOptions::default()).await;
-        let (b, registry) = (Arc::clone(&broker.broker), dir.join("processors"));
-        let opened = tokio::task::spawn_blocking(move || Processors::open(b, runtime(), registry));
-        let processors = Arc::new(opened.await.unwrap().expect("open processors"));
+        let config =
+            NodeConfig { component_cache: Some(component_cache()), ..NodeConfig::local(dir) };
+        let broker = TestBroker::start_node(config).await;
+        let processors = Arc::clone(broker.node().processors().expect("processors"));
         Node { broker, processors }
     }
 
-    /// Stops processors at a batch boundary, then the broker (storage closed).
+    /// Stops the node: processors at a batch boundary, storage closed.
     async fn stop(self) {
-        let processors = Arc::clone(&self.processors);
-        tokio::task::spawn_blocking(move || processors.shutdown()).await.unwrap();
         self.broker.stop().await;
     }
 
@@ -98,6 +96,23 @@ impl Node {
 
     fn records(&self, topic: &str) -> Vec<InputRecord> {
         read_all(&BrokerStore::new(Arc::clone(self.broker())), topic)
+    }
+
+    /// Waits until every worker of `processor` is paused and has seen `lag`
+    /// records arrive that it holds back; checks none was processed.
+    async fn wait_held_back(&self, processor: &str, lag: u64) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let partitions = self.processors.get(processor).unwrap().status.partitions;
+            let paused = partitions.iter().all(|p| p.state == WorkerState::Paused(None));
+            if paused && partitions.iter().map(|p| p.lag).sum::<u64>() == lag {
+                let done: u64 = partitions.iter().map(|p| p.records_in + p.batches).sum();
+                assert_eq!(done, 0, "a paused processor processed records: {partitions:?}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "{processor} never held back {lag}: {partitions:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until `topic` holds `count` records.
@@ -337,16 +352,16 @@ async fn pause_upgrade_and_delete_are_durable() {
         .unwrap();
     assert!(node.processors.pause("p").unwrap().paused);
     node.append("in", 0, &[(b"k", b"one"), (b"k", b"two")]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.wait_held_back("p", 2).await;
     assert_eq!(node.high_watermark("out"), 0, "a paused processor does nothing");
 
-    // Paused it stays, across a restart.
+    // Paused it stays, across a restart: from its first moment, not after a batch.
     node.stop().await;
     let node = Node::start(dir.path()).await;
     let info = node.processors.get("p").unwrap();
     assert!(info.paused);
     assert_eq!(info.status.state, ProcessorState::Paused);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    node.wait_held_back("p", 2).await;
     assert_eq!(node.high_watermark("out"), 0);
     assert!(!node.processors.resume("p").unwrap().paused);
     node.wait_for("out", 2).await;
@@ -483,7 +498,7 @@ fn weir_demo_twice_continues_where_it_stopped() {
     // Every order once in every output, and inventory's state exactly as one
     // uninterrupted pass over the orders would leave it.
     let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
-    let addr = "127.0.0.1:9".parse().unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
     let broker = Broker::new(Arc::clone(&storage), BrokerOptions::default(), addr).unwrap();
     let store = BrokerStore::new(Arc::clone(&broker));
     let orders = orders_of(&store);

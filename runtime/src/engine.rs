@@ -221,7 +221,19 @@ impl Runtime {
         module: Module,
         store: Arc<dyn LogStore>,
     ) -> Result<Processor, StoreError> {
-        Processor::start(manifest, module, store)
+        Processor::start(manifest, module, store, false)
+    }
+
+    /// Starts a processor paused, as a deployment paused by the operator is
+    /// restarted: its workers load their checkpoints but process nothing until
+    /// `resume`.
+    pub fn start_paused(
+        &self,
+        manifest: Manifest,
+        module: Module,
+        store: Arc<dyn LogStore>,
+    ) -> Result<Processor, StoreError> {
+        Processor::start(manifest, module, store, true)
     }
 
     /// The engine (for tests that instantiate directly).

@@ -80,6 +80,7 @@ impl Processor {
         manifest: Manifest,
         module: Module,
         store: Arc<dyn LogStore>,
+        paused: bool,
     ) -> Result<Processor, StoreError> {
         let partitions = store.partitions(&manifest.input)?;
         for output in &manifest.outputs {
@@ -89,7 +90,8 @@ impl Processor {
         let log = Arc::new(LogBuffer::new(&name));
         let control = Arc::new(Control {
             wanted: Mutex::new(Wanted {
-                paused: false,
+                // Set before any worker exists: a paused processor never runs a batch.
+                paused,
                 stop: false,
                 generation: 0,
                 module,
@@ -100,7 +102,8 @@ impl Processor {
         let statuses: Vec<_> =
             (0..partitions).map(|p| Arc::new(Mutex::new(PartitionStatus::new(p)))).collect();
         // Written before any worker runs, so it is the first line of this start.
-        log.write(None, LogLevel::Info, &format!("started with {partitions} workers"));
+        let how = if paused { ", paused" } else { "" };
+        log.write(None, LogLevel::Info, &format!("started with {partitions} workers{how}"));
         let mut threads = Vec::new();
         for (partition, status) in statuses.iter().enumerate() {
             let worker = Worker::new(

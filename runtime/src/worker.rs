@@ -111,6 +111,9 @@ impl Worker {
             if paused {
                 let reason = self.policy_pause.clone();
                 self.set_state(WorkerState::Paused(reason));
+                // The lag keeps growing while paused: operators (and tests) see
+                // that records arrived and were held back.
+                self.refresh_lag();
                 if self.control.sleep(IDLE_WAIT) {
                     break;
                 }
@@ -271,13 +274,22 @@ impl Worker {
     }
 
     fn idle(&mut self, input: &str) {
-        if let Ok(bounds) = self.store.bounds(input, self.partition) {
-            let mut status = self.status.lock();
-            status.high_watermark = bounds.high_watermark;
-            status.lag = bounds.high_watermark.saturating_sub(self.next_offset);
-            status.state = WorkerState::Running;
+        if self.refresh_lag() {
+            self.set_state(WorkerState::Running);
         }
         self.store.wait(input, self.partition, self.next_offset, IDLE_WAIT);
+    }
+
+    /// Updates the status's high watermark and lag from the input's bounds; false
+    /// if the store could not tell them.
+    fn refresh_lag(&self) -> bool {
+        let Ok(bounds) = self.store.bounds(&self.manifest.input, self.partition) else {
+            return false;
+        };
+        let mut status = self.status.lock();
+        status.high_watermark = bounds.high_watermark;
+        status.lag = bounds.high_watermark.saturating_sub(self.next_offset);
+        true
     }
 
     fn retrying(&self, message: String) {

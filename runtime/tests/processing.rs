@@ -185,11 +185,42 @@ fn pause_holds_records_until_resume() {
     });
     assert_eq!(p.status().state, ProcessorState::Paused);
     produce(&store, "in", 0, &["b"]);
-    std::thread::sleep(Duration::from_millis(300));
+    // The paused worker sees "b" arrive (its lag grows) and holds it back.
+    support::wait_for("the paused worker to see b", Duration::from_secs(10), || {
+        p.status().partitions[0].lag == 1
+    });
+    let status = p.status().partitions[0].clone();
+    assert_eq!(status.state, WorkerState::Paused(None));
+    assert_eq!((status.next_offset, status.records_in), (Some(1), 1));
     assert_eq!(values(&store, "out", 0), ["a"]);
     p.resume();
     wait_committed(&p, 0, 2);
     assert_eq!(values(&store, "out", 0), ["a", "b"]);
+    p.stop();
+}
+
+#[test]
+fn a_processor_started_paused_processes_nothing_until_resumed() {
+    let rt = runtime();
+    let store = store_for("p", "in", 2);
+    produce(&store, "in", 0, &["a", "b"]);
+    produce(&store, "in", 1, &["c"]);
+    let module = rt.compile(wasm::PASSTHROUGH).unwrap();
+    let p = rt.start_paused(manifest("p", "in", &[("output", "out")]), module, store.clone());
+    let p = p.unwrap();
+    // Every worker has loaded its checkpoint, seen its input, and is paused.
+    support::wait_for("both workers paused with their lag known", Duration::from_secs(10), || {
+        let partitions = p.status().partitions;
+        partitions.iter().all(|s| s.state == WorkerState::Paused(None))
+            && partitions.iter().map(|s| s.lag).collect::<Vec<_>>() == [2, 1]
+    });
+    assert_eq!(p.status().state, ProcessorState::Paused);
+    assert!(p.status().partitions.iter().all(|s| s.records_in == 0 && s.batches == 0));
+    assert!(values(&store, "out", 0).is_empty());
+    p.resume();
+    wait_committed(&p, 0, 2);
+    wait_committed(&p, 1, 1);
+    assert_eq!(values(&store, "out", 0).len(), 3);
     p.stop();
 }
 

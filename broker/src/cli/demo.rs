@@ -26,22 +26,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::warn;
 use weir_examples::events::{self, InventoryEvent, PaymentEvent};
 use weir_examples::generator::{GeneratorConfig, OrderGenerator};
 use weir_runtime::partitioner::partition_for_key;
 use weir_runtime::store::LogStore;
 use weir_runtime::{Limits, Manifest, StartPosition};
 
-use super::serve::{LogFormat, open_processors, shutdown_signal, stop_processors};
-use crate::broker::{Broker, BrokerOptions};
-use crate::http::{self, AppState};
-use crate::kafka::server;
+use super::serve::{LogFormat, shutdown_signal};
+use crate::broker::Broker;
 use crate::log::record::{BatchBuilder, Compression};
+use crate::node::{Node, NodeConfig};
 use crate::processors::{BrokerStore, ProcessorInfo, Processors};
-use crate::storage::{Storage, StorageOptions};
 use crate::topic::TopicSpec;
 
 /// Flags of `weir demo`.
@@ -97,36 +93,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = signalled.send(true);
     });
-    let storage = Storage::open(&args.data_dir, StorageOptions::default())
-        .with_context(|| format!("opening data directory {}", args.data_dir.display()))?;
-    let listener = TcpListener::bind(args.kafka_addr).await.with_context(|| {
-        format!(
-            "binding the Kafka listener to {} (is a broker running there? set --kafka-addr)",
-            args.kafka_addr
-        )
-    })?;
-    let http_listener = TcpListener::bind(args.http_addr).await.with_context(|| {
-        format!(
-            "binding the HTTP API to {} (is a broker running there? set --http-addr)",
-            args.http_addr
-        )
-    })?;
-    let (bound, http_bound) = (listener.local_addr()?, http_listener.local_addr()?);
-    let broker = Broker::new(Arc::clone(&storage), BrokerOptions::default(), bound)
-        .context("opening the group coordinator")?;
-    create_topics(&broker)?;
-    let processors = open_processors(&broker, &args.data_dir).await?;
-    println!("kafka listening on {bound}");
-    println!("http listening on {http_bound}");
-    std::io::stdout().flush()?;
-
-    let state = AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
-    let http_server =
-        tokio::spawn(http::run(http_listener, state, stop_requested(stopped.clone())));
-    let kafka_server =
-        tokio::spawn(server::run(listener, Arc::clone(&broker), stop_requested(stopped.clone())));
-
-    let outcome = pipeline(&broker, &processors, &args, stopped.clone()).await;
+    let node = Node::start(NodeConfig {
+        http_addr: Some(args.http_addr),
+        kafka_addr: args.kafka_addr,
+        ..NodeConfig::local(&args.data_dir)
+    })
+    .await?;
+    let (broker, bound) = (Arc::clone(node.broker()), node.kafka_addr());
+    let processors = Arc::clone(node.processors().expect("the demo's node hosts processors"));
+    let http_bound = node.http_addr().expect("the demo's node serves HTTP");
+    let outcome = match create_topics(&broker) {
+        Ok(()) => pipeline(&broker, &processors, &args, stopped.clone()).await,
+        Err(e) => Err(e),
+    };
     if outcome.is_ok() && !args.exit && !*stopped.borrow() {
         println!(
             "still serving on {bound}: watch with kcat -b {bound} -t payments -C, \
@@ -136,15 +115,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         stop_requested(stopped.clone()).await;
     }
     let _ = stop.send(true);
-    for (name, task) in [("Kafka listener", kafka_server), ("HTTP API", http_server)] {
-        if let Err(e) = task.await {
-            warn!(error = %e, "the {name} ended abnormally");
-        }
-    }
-    stop_processors(&processors).await;
-    broker.shutdown();
-    let closing = tokio::task::spawn_blocking(move || storage.close());
-    closing.await?.context("closing storage")?;
+    node.shutdown().await?;
     println!("stopped cleanly; run `weir demo` again to continue where this run stopped");
     outcome
 }

@@ -5,23 +5,17 @@
 //! `127.0.0.1:9092`, the HTTP API on `127.0.0.1:8080`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tracing::{info, warn};
 
-use crate::broker::{Broker, BrokerOptions};
-use crate::http::{self, AppState};
-use crate::kafka::server;
-use crate::processors::Processors;
-use crate::storage::{Storage, StorageOptions};
+use crate::broker::{Advertised, BrokerOptions};
+use crate::kafka::server::ListenerOptions;
+use crate::node::{Node, NodeConfig};
+use crate::storage::StorageOptions;
 
 /// Flags of `weir serve`. Each can also be set by its environment variable or in
 /// the config file (same name, with underscores).
@@ -37,6 +31,16 @@ pub struct ServeArgs {
     /// `kafka listening on HOST:PORT` [default: 127.0.0.1:9092]
     #[arg(long, env = "WEIR_KAFKA_ADDR", value_name = "HOST:PORT")]
     pub kafka_addr: Option<SocketAddr>,
+    /// The address Kafka clients are told to connect to (in Metadata and
+    /// FindCoordinator), when it is not the bound one: a host name, a public or
+    /// container address. Required when --kafka-addr is a wildcard such as
+    /// 0.0.0.0; a missing port means the bound port [default: the bound address]
+    #[arg(long, env = "WEIR_ADVERTISED_ADDR", value_name = "HOST[:PORT]")]
+    pub advertised_addr: Option<Advertised>,
+    /// Kafka connections served at once; more are closed as they arrive
+    /// [default: 10000]
+    #[arg(long, env = "WEIR_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// The HTTP API's address; port 0 picks a free port, printed on stdout as
     /// `http listening on HOST:PORT` [default: 127.0.0.1:8080]
     #[arg(long, env = "WEIR_HTTP_ADDR", value_name = "HOST:PORT")]
@@ -82,6 +86,8 @@ pub enum LogFormat {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     kafka_addr: Option<SocketAddr>,
+    advertised_addr: Option<Advertised>,
+    max_connections: Option<usize>,
     http_addr: Option<SocketAddr>,
     auto_create_topics: Option<bool>,
     default_partitions: Option<u32>,
@@ -90,25 +96,10 @@ struct FileConfig {
     flush_ms: Option<u64>,
 }
 
-/// Settings after flags, environment, file and defaults are merged.
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    /// Where data lives.
-    pub data_dir: PathBuf,
-    /// Where the Kafka listener binds.
-    pub kafka_addr: SocketAddr,
-    /// Where the HTTP API binds.
-    pub http_addr: SocketAddr,
-    /// Broker options.
-    pub broker: BrokerOptions,
-    /// Storage options, topic config defaults among them.
-    pub storage: StorageOptions,
-}
-
 impl ServeArgs {
     /// Merges flags and environment (already in `self`) over the config file and
     /// the defaults, and checks the result.
-    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+    pub fn resolve(self) -> anyhow::Result<NodeConfig> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -137,16 +128,27 @@ impl ServeArgs {
                 crate::topic::MAX_PARTITIONS
             );
         }
-        Ok(ServeConfig {
+        let max_connections = self.max_connections.or(file.max_connections);
+        if max_connections == Some(0) {
+            bail!("--max-connections must be at least 1");
+        }
+        let listener = ListenerOptions {
+            max_connections: max_connections.unwrap_or(ListenerOptions::default().max_connections),
+            ..ListenerOptions::default()
+        };
+        Ok(NodeConfig {
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("weir-data")),
             kafka_addr: self
                 .kafka_addr
                 .or(file.kafka_addr)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092))),
-            http_addr: self
-                .http_addr
-                .or(file.http_addr)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            advertised: self.advertised_addr.or(file.advertised_addr),
+            http_addr: Some(
+                self.http_addr
+                    .or(file.http_addr)
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            ),
+            listener,
             broker: BrokerOptions {
                 auto_create_topics: self
                     .auto_create_topics
@@ -156,6 +158,8 @@ impl ServeArgs {
                 ..BrokerOptions::default()
             },
             storage: StorageOptions { defaults, ..StorageOptions::default() },
+            processors: true,
+            component_cache: None,
         })
     }
 }
@@ -163,75 +167,10 @@ impl ServeArgs {
 /// Runs the broker until ctrl-c or SIGTERM, then stops the listeners and the
 /// processors and closes storage cleanly.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.resolve()?;
-    let storage = Storage::open(&config.data_dir, config.storage.clone())
-        .with_context(|| format!("opening data directory {}", config.data_dir.display()))?;
-    let listener = TcpListener::bind(config.kafka_addr).await.with_context(|| {
-        format!(
-            "binding the Kafka listener to {} (is another broker running there?)",
-            config.kafka_addr
-        )
-    })?;
-    let http_listener = TcpListener::bind(config.http_addr).await.with_context(|| {
-        format!(
-            "binding the HTTP API to {} (is another broker running there? set --http-addr)",
-            config.http_addr
-        )
-    })?;
-    let bound = listener.local_addr()?;
-    let http_bound = http_listener.local_addr()?;
-    let broker = Broker::new(storage.clone(), config.broker.clone(), bound)
-        .context("opening the group coordinator")?;
-    let processors = open_processors(&broker, &config.data_dir).await?;
-    println!("kafka listening on {bound}");
-    println!("http listening on {http_bound}");
-    std::io::stdout().flush()?;
-    info!(data_dir = %config.data_dir.display(), %bound, %http_bound, "weir serving");
-    // One signal stops both listeners.
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop.send(true);
-    });
-    let state = AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
-    let http_server =
-        tokio::spawn(http::run(http_listener, state, stop_requested(stopped.clone())));
-    server::run(listener, Arc::clone(&broker), stop_requested(stopped)).await;
-    if let Err(e) = http_server.await {
-        warn!(error = %e, "the HTTP API ended abnormally");
-    }
-    stop_processors(&processors).await;
-    broker.shutdown();
-    let closing = tokio::task::spawn_blocking(move || storage.close());
-    closing.await?.context("closing storage")?;
-    info!("clean shutdown");
+    let node = Node::start(args.resolve()?).await?;
+    shutdown_signal().await;
+    node.shutdown().await?;
     Ok(())
-}
-
-/// Opens the processors of the data directory (`<data-dir>/processors`) and
-/// restarts every deployment, on the blocking pool: modules compile (once each;
-/// later starts load them from `<data-dir>/processors/.cache`).
-pub async fn open_processors(
-    broker: &Arc<Broker>,
-    data_dir: &Path,
-) -> anyhow::Result<Arc<Processors>> {
-    let (broker, data_dir) = (Arc::clone(broker), data_dir.to_owned());
-    let opened = tokio::task::spawn_blocking(move || Processors::open_in(broker, &data_dir));
-    Ok(Arc::new(opened.await?.context("opening the processors")?))
-}
-
-/// Stops every processor's workers at their batch boundaries; call it before
-/// storage closes.
-pub async fn stop_processors(processors: &Arc<Processors>) {
-    let processors = Arc::clone(processors);
-    if let Err(e) = tokio::task::spawn_blocking(move || processors.shutdown()).await {
-        tracing::error!(error = %e, "stopping the processors failed");
-    }
-}
-
-/// Completes once `stopped` turns true (or its sender is gone).
-async fn stop_requested(mut stopped: watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -74,6 +74,9 @@ struct Shared {
     groups: Mutex<HashMap<String, Group>>,
     /// Committed offsets.
     offsets: OffsetStore,
+    /// The protocol type ("consumer", ...) of groups forgotten when they became
+    /// idle, so a group that only has offsets left is still listed as what it was.
+    protocol_types: Mutex<HashMap<String, String>>,
     /// To check that committed partitions exist.
     storage: Arc<Storage>,
     /// Settings.
@@ -91,6 +94,7 @@ impl GroupCoordinator {
         let shared = Shared {
             groups: Mutex::new(HashMap::new()),
             offsets,
+            protocol_types: Mutex::new(HashMap::new()),
             storage,
             options,
             wake: Notify::new(),
@@ -266,7 +270,7 @@ impl GroupCoordinator {
     }
 
     /// ListGroups: groups with members, and groups that only have offsets (Empty,
-    /// with no protocol type), sorted by id.
+    /// with the protocol type they had while they had members), sorted by id.
     pub fn list_groups(&self) -> Vec<GroupListing> {
         let mut listed: Vec<GroupListing> = {
             let groups = self.shared.groups.lock();
@@ -274,11 +278,8 @@ impl GroupCoordinator {
         };
         for group_id in self.shared.offsets.groups() {
             if !listed.iter().any(|l| l.group_id == group_id) {
-                listed.push(GroupListing {
-                    group_id,
-                    protocol_type: String::new(),
-                    state: GroupState::Empty,
-                });
+                let protocol_type = self.shared.protocol_type(&group_id);
+                listed.push(GroupListing { group_id, protocol_type, state: GroupState::Empty });
             }
         }
         listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -297,7 +298,7 @@ impl GroupCoordinator {
         GroupDescription {
             group_id: group_id.to_owned(),
             state,
-            protocol_type: String::new(),
+            protocol_type: self.shared.protocol_type(group_id),
             protocol: String::new(),
             members: Vec::new(),
         }
@@ -321,6 +322,7 @@ impl GroupCoordinator {
         if let Some(mut group) = groups.remove(group_id) {
             group.shut_down();
         }
+        self.shared.protocol_types.lock().remove(group_id);
         let deleted = self.shared.offsets.delete_group(group_id, now_ms())?;
         info!(group = group_id, offsets = deleted, "group deleted");
         Ok(())
@@ -358,6 +360,12 @@ impl Drop for GroupCoordinator {
 }
 
 impl Shared {
+    /// The protocol type a forgotten group had ("" if none is known, as for a
+    /// group that only ever committed offsets).
+    fn protocol_type(&self, group_id: &str) -> String {
+        self.protocol_types.lock().get(group_id).cloned().unwrap_or_default()
+    }
+
     /// Fires what is due, forgets idle groups, and returns the next deadline.
     fn tick(&self, now: Instant) -> Option<Instant> {
         let mut groups = self.groups.lock();
@@ -366,7 +374,16 @@ impl Shared {
                 group.tick(now);
             }
         }
-        groups.retain(|_, group| !group.is_idle());
+        groups.retain(|id, group| {
+            if !group.is_idle() {
+                return true;
+            }
+            let protocol_type = group.listing().protocol_type;
+            if !protocol_type.is_empty() {
+                self.protocol_types.lock().insert(id.clone(), protocol_type);
+            }
+            false
+        });
         groups.values().filter_map(Group::next_deadline).min()
     }
 }

@@ -234,3 +234,33 @@ async fn lag_trails_the_log_end_and_resets_wait_for_an_empty_group() {
     let lag = coordinator.lag("g");
     assert_eq!((lag[0].log_end_offset, lag[0].lag), (None, None), "its topic is gone");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_emptied_consumer_group_is_still_listed_as_a_consumer_group() {
+    let (_dir, _storage, coordinator) = open();
+    let joined = join(&coordinator).await;
+    let id = joined.member_id;
+    coordinator.sync(sync_request(&id, 1, b"all")).await.unwrap();
+    let offsets = vec![(tp("orders", 0), offset(5, ""))];
+    coordinator.commit_offsets("g", 1, &member(&id), offsets).await.unwrap();
+    coordinator.leave("g", &[member(&id)]).unwrap();
+    // Let the timer forget the idle group: only its offsets are left.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!coordinator.shared.groups.lock().contains_key("g"), "the idle group is forgotten");
+    let listed = coordinator.list_groups();
+    let g: Vec<_> =
+        listed.iter().map(|l| (l.group_id.as_str(), l.protocol_type.as_str(), l.state)).collect();
+    assert_eq!(g, [("g", "consumer", GroupState::Empty)]);
+    assert_eq!(coordinator.describe_group("g").protocol_type, "consumer");
+    // A simple consumer's group never had a protocol type.
+    let commit = vec![(tp("orders", 1), offset(3, ""))];
+    coordinator.commit_offsets("simple", -1, &member(""), commit).await.unwrap();
+    assert_eq!(coordinator.list_groups()[1].protocol_type, "");
+    // Deleted, and recreated as a simple group, it has none either.
+    coordinator.delete_group("g").unwrap();
+    coordinator
+        .commit_offsets("g", -1, &member(""), vec![(tp("orders", 0), offset(1, ""))])
+        .await
+        .unwrap();
+    assert_eq!(coordinator.describe_group("g").protocol_type, "");
+}

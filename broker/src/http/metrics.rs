@@ -14,6 +14,7 @@
 //! | `kafka_request_duration_seconds`          | histogram | api                        |
 //! | `kafka_connections_open`                  | gauge     |                            |
 //! | `kafka_connections_total`                 | counter   |                            |
+//! | `kafka_connections_refused_total`         | counter   |                            |
 //! | `group_members`                           | gauge     | group                      |
 //! | `group_committed_offset`, `group_lag`     | gauge     | group, topic, partition    |
 //! | `processor_records_{in,out}_total`, `processor_errors_total`, `processor_dead_lettered_total`, `processor_batches_total`, `processor_processing_seconds_total` | counter | processor, partition |
@@ -197,6 +198,12 @@ fn kafka(text: &mut Exposition, metrics: &Metrics) {
         "Kafka client connections accepted.",
     )
     .sample(&[], metrics.connections_opened());
+    text.family(
+        "weir_kafka_connections_refused_total",
+        Kind::Counter,
+        "Kafka client connections closed at once because --max-connections were open.",
+    )
+    .sample(&[], metrics.connections_refused());
 }
 
 fn groups(text: &mut Exposition, broker: &Broker) {

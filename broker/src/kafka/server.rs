@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::ResponseError;
@@ -15,6 +15,8 @@ use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind
 use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::connection::{Connection, FrameError};
@@ -27,6 +29,23 @@ use crate::metrics::ApiMetrics;
 
 /// Kafka's socket.request.max.bytes default: 100 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
+
+/// Limits of the Kafka listener.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenerOptions {
+    /// Connections served at once (Kafka: max.connections); a connection beyond
+    /// it is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// How long a shutdown waits for the requests in flight to be answered
+    /// before it closes their connections.
+    pub drain: Duration,
+}
+
+impl Default for ListenerOptions {
+    fn default() -> Self {
+        ListenerOptions { max_connections: 10_000, drain: Duration::from_secs(5) }
+    }
+}
 
 /// Why a connection was closed by the broker.
 #[derive(Debug, Error)]
@@ -90,18 +109,39 @@ impl RequestError {
     }
 }
 
-/// Accepts connections on `listener` until `shutdown` completes.
-pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+/// Accepts connections on `listener` until `shutdown` completes, at most
+/// `options.max_connections` at a time. Then it stops accepting, lets every
+/// connection finish the request it is answering (up to `options.drain`), and
+/// returns once all are closed.
+pub async fn run(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    options: ListenerOptions,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
+    let (closing, closed) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    // Set while connections are refused, so a flood is logged once.
+    let mut refusing = false;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) if connections.len() >= options.max_connections => {
+                    broker.metrics.connection_refused();
+                    if !std::mem::replace(&mut refusing, true) {
+                        warn!(%peer, max = options.max_connections, "too many connections: closing new ones until some end (raise --max-connections)");
+                    }
+                    drop(socket);
+                }
                 Ok((socket, peer)) => {
+                    refusing = false;
                     let broker = Arc::clone(&broker);
-                    tokio::spawn(async move {
+                    let closed = closed.clone();
+                    connections.spawn(async move {
                         let _open = broker.metrics.connection();
                         let mut conn = Connection::new(socket, peer, DEFAULT_MAX_FRAME);
-                        match serve(&broker, &mut conn).await {
+                        match serve(&broker, &mut conn, closed).await {
                             Ok(()) => debug!(%peer, "client disconnected"),
                             Err(e) if e.is_disconnect() => debug!(%peer, error = %e, "client went away"),
                             Err(e) => warn!(%peer, error = %e, "closing connection"),
@@ -110,25 +150,43 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Futu
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            () = &mut shutdown => {
-                info!("kafka listener stopping");
-                return;
-            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut shutdown => break,
         }
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    info!(connections = connections.len(), "kafka listener stopping");
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(options.drain, drain).await.is_err() {
+        warn!(
+            connections = connections.len(),
+            "closing connections whose requests were not answered in {:?}", options.drain
+        );
+        connections.shutdown().await;
     }
 }
 
-/// The request loop of one connection.
-pub async fn serve(broker: &Arc<Broker>, conn: &mut Connection) -> Result<(), RequestError> {
-    while let Some(frame) = conn.read_frame().await? {
+/// The request loop of one connection, until the client hangs up or `closing`
+/// turns true (checked between requests: one being answered is finished first).
+pub async fn serve(
+    broker: &Arc<Broker>,
+    conn: &mut Connection,
+    mut closing: watch::Receiver<bool>,
+) -> Result<(), RequestError> {
+    loop {
+        let frame = tokio::select! {
+            frame = conn.read_frame() => frame?,
+            _ = closing.wait_for(|closing| *closing) => return Ok(()),
+        };
+        let Some(frame) = frame else { return Ok(()) };
         if let Some(response) = process(broker, frame).await? {
             conn.write_response(response).await?;
         }
     }
-    Ok(())
 }
 
 /// One request: parse, check, decode, dispatch, encode. Ok(None) for requests

@@ -445,6 +445,21 @@ impl Partition {
     /// always at least one batch, so a consumer can always make progress), from one
     /// segment.
     pub fn read(&self, offset: u64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        self.read_batches(offset, max_bytes, true)
+    }
+
+    /// Like `read`, but `max_bytes` is a hard limit: no slice when the first batch
+    /// is larger (a Fetch response that already carries another partition's data).
+    pub fn read_within(&self, offset: u64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        self.read_batches(offset, max_bytes, false)
+    }
+
+    fn read_batches(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        at_least_one: bool,
+    ) -> Result<ReadResult, ReadError> {
         let (found, high_watermark, log_start_offset) = {
             let state = self.state.read();
             let (hwm, lso) = (state.next_offset, state.log_start_offset());
@@ -474,6 +489,7 @@ impl Partition {
         while let Some(b) = scan.next_batch().map_err(|e| self.read_err(e))? {
             match first {
                 None if (b.header.last_offset() as u64) < offset => continue,
+                None if !at_least_one && b.end() - b.position > max_bytes as u64 => break,
                 None => first = Some(b.position),
                 Some(p) if b.end() - p > max_bytes as u64 => break,
                 Some(_) => {}

@@ -185,10 +185,11 @@ impl Processors {
         }
         self.store.register(name, &manifest.input);
         let store: Arc<dyn LogStore> = self.store.clone();
-        let processor = self.runtime.start(manifest, module, store).map_err(|e| e.to_string())?;
-        if record.paused {
-            processor.pause();
-        }
+        let started = match record.paused {
+            true => self.runtime.start_paused(manifest, module, store),
+            false => self.runtime.start(manifest, module, store),
+        };
+        let processor = started.map_err(|e| e.to_string())?;
         info!(
             processor = name,
             version = record.version,

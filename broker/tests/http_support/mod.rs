@@ -6,19 +6,15 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use weir_broker::broker::{Broker, BrokerOptions};
-use weir_broker::http::{self, AppState};
-use weir_broker::kafka::server;
+use weir_broker::broker::Broker;
+use weir_broker::node::{Node, NodeConfig};
 use weir_broker::processors::Processors;
-use weir_broker::storage::{Storage, StorageOptions};
 
 /// The longest any request of these tests may take.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -46,20 +42,24 @@ pub struct Server {
 impl Server {
     /// A broker with no topics but its internal ones.
     pub fn start() -> Server {
-        Server::start_with(PATIENCE, |broker, data| Processors::open_in(broker, data).unwrap())
+        Server::start_with(PATIENCE, |_| {})
     }
 
-    /// A broker whose processors `open` makes from it and the data directory,
-    /// on a blocking thread before the listeners serve (so it may create topics
-    /// and deploy first); `patience` bounds the start and every request.
-    pub fn start_with(
-        patience: Duration,
-        open: impl FnOnce(Arc<Broker>, &Path) -> Processors + Send + 'static,
-    ) -> Server {
+    /// A real node serving Kafka and HTTP; `prepare` runs on a blocking thread
+    /// once it started, before the tests call it (to create topics and deploy);
+    /// `patience` bounds the start and every request. Components compile into a
+    /// cache shared by every test.
+    pub fn start_with(patience: Duration, prepare: impl FnOnce(&Node) + Send + 'static) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().to_owned();
+        let config = NodeConfig {
+            http_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            component_cache: Some(
+                std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("processor-cache"),
+            ),
+            ..NodeConfig::local(dir.path())
+        };
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = watch::channel(false);
+        let (stop, mut stopped) = watch::channel(false);
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -67,35 +67,16 @@ impl Server {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let storage = Storage::open(&data, StorageOptions::default()).unwrap();
-                let kafka = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let advertised = kafka.local_addr().unwrap();
-                let broker =
-                    Broker::new(storage.clone(), BrokerOptions::default(), advertised).unwrap();
-                let opened = {
-                    let (broker, data) = (Arc::clone(&broker), data.clone());
-                    tokio::task::spawn_blocking(move || open(broker, &data))
-                };
-                let processors = Arc::new(opened.await.unwrap());
-                let url = format!("http://{}", http_listener.local_addr().unwrap());
-                let ready = (url, advertised, Arc::clone(&broker), Arc::clone(&processors));
+                let node = Arc::new(Node::start(config).await.expect("the node starts"));
+                let prepared = Arc::clone(&node);
+                tokio::task::spawn_blocking(move || prepare(&prepared)).await.unwrap();
+                let url = format!("http://{}", node.http_addr().unwrap());
+                let processors = Arc::clone(node.processors().unwrap());
+                let ready = (url, node.kafka_addr(), Arc::clone(node.broker()), processors);
                 ready_tx.send(ready).unwrap();
-                let until_stopped = |mut rx: watch::Receiver<bool>| async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                };
-                let kafka_server = tokio::spawn(server::run(
-                    kafka,
-                    Arc::clone(&broker),
-                    until_stopped(stopped.clone()),
-                ));
-                let state =
-                    AppState { broker: Arc::clone(&broker), processors: Arc::clone(&processors) };
-                http::run(http_listener, state, until_stopped(stopped)).await;
-                kafka_server.await.unwrap();
-                tokio::task::spawn_blocking(move || processors.shutdown()).await.unwrap();
-                broker.shutdown();
-                storage.close().unwrap();
+                let _ = stopped.wait_for(|s| *s).await;
+                let node = Arc::into_inner(node).expect("nothing else holds the node");
+                node.shutdown().await.expect("a clean shutdown");
             });
         });
         let (url, kafka, broker, processors) =

@@ -11,13 +11,13 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use weir_broker::broker::{Broker, BrokerOptions};
-use weir_broker::kafka::server;
-use weir_broker::storage::{Storage, StorageOptions};
+use weir_broker::node::{Node, NodeConfig};
+use weir_broker::storage::Storage;
 
-/// A broker serving on loopback until dropped (or `stop`ped).
+/// A broker serving on loopback until dropped (or `stop`ped): a real [`Node`]
+/// without processors or HTTP.
 pub struct TestBroker {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -25,33 +25,33 @@ pub struct TestBroker {
     pub storage: Arc<Storage>,
     /// The broker the server runs (for tests that drive it in-process too).
     pub broker: Arc<Broker>,
-    /// Ends the accept loop.
-    shutdown: Option<oneshot::Sender<()>>,
-    /// The server task.
-    task: tokio::task::JoinHandle<()>,
+    /// The node, shut down by `stop`.
+    node: Node,
 }
 
 impl TestBroker {
     /// Starts a broker on `dir` with the given options.
     pub async fn start(dir: &Path, options: BrokerOptions) -> TestBroker {
-        let storage = Storage::open(dir, StorageOptions::default()).expect("open storage");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local addr");
-        let broker = Broker::new(Arc::clone(&storage), options, addr).expect("open broker");
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(server::run(listener, Arc::clone(&broker), async {
-            let _ = rx.await;
-        }));
-        TestBroker { addr, storage, broker, shutdown: Some(tx), task }
+        let config = NodeConfig { broker: options, processors: false, ..NodeConfig::local(dir) };
+        TestBroker::start_node(config).await
     }
 
-    /// Stops accepting and closes storage cleanly.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
-        self.storage.close().expect("close storage");
+    /// Starts a node with `config` (tests that set listener limits or processors).
+    pub async fn start_node(config: NodeConfig) -> TestBroker {
+        let node = Node::start(config).await.expect("the node starts");
+        let (addr, storage, broker) =
+            (node.kafka_addr(), Arc::clone(node.storage()), Arc::clone(node.broker()));
+        TestBroker { addr, storage, broker, node }
+    }
+
+    /// The node (its processors, when started with them).
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Stops the node: listeners drained, storage closed cleanly.
+    pub async fn stop(self) {
+        self.node.shutdown().await.expect("a clean shutdown");
     }
 }
 

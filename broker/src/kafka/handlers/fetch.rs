@@ -75,23 +75,25 @@ fn gather(
                     .push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            // Past the response's byte budget only an empty answer is left, unless
-            // nothing was found yet: then one whole batch goes, however big (KIP-74).
+            // The request's and the partition's limits hold, except that the first
+            // partition with data always gets its first whole batch, however big, so
+            // a consumer always progresses (KIP-74). After that a batch that does not
+            // fit is left for the next fetch.
             let budget =
                 (wanted.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let offset = u64::try_from(wanted.fetch_offset).unwrap_or(u64::MAX);
             let mut records = 0;
-            let read = if budget == 0 && total > 0 {
-                Ok(None)
-            } else {
-                partition.read(offset, budget.max(1)).map(|r| {
-                    data.high_watermark = r.high_watermark as i64;
-                    data.last_stable_offset = r.high_watermark as i64;
-                    data.log_start_offset = r.log_start_offset as i64;
-                    records = r.records;
-                    r.slice
-                })
+            let read = match total {
+                0 => partition.read(offset, budget.max(1)),
+                _ => partition.read_within(offset, budget),
             };
+            let read = read.map(|r| {
+                data.high_watermark = r.high_watermark as i64;
+                data.last_stable_offset = r.high_watermark as i64;
+                data.log_start_offset = r.log_start_offset as i64;
+                records = r.records;
+                r.slice
+            });
             match read {
                 Ok(Some(slice)) => {
                     total += slice.len;

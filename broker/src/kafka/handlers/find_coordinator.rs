@@ -26,8 +26,8 @@ pub fn handle(
 ) -> FindCoordinatorResponse {
     let error =
         (!KNOWN_KEY_TYPES.contains(&request.key_type)).then_some(ResponseError::InvalidRequest);
-    let host = StrBytes::from_string(broker.advertised.ip().to_string());
-    let port = i32::from(broker.advertised.port());
+    let host = StrBytes::from_string(broker.advertised.host.clone());
+    let port = i32::from(broker.advertised.port);
     let node = BrokerId(broker.options.node_id);
     if version >= 4 {
         let coordinators = request
@@ -71,7 +71,7 @@ mod tests {
     fn unknown_key_types_are_invalid_requests() {
         let dir = tempfile::tempdir().unwrap();
         let storage = crate::storage::Storage::open(dir.path(), Default::default()).unwrap();
-        let addr = "127.0.0.1:9092".parse().unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:9092".parse().unwrap();
         let broker = Broker::new(storage, Default::default(), addr).unwrap();
         let single = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
         let answer = handle(&broker, single.clone(), 3);

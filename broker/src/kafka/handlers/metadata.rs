@@ -23,8 +23,8 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
     let node = BrokerId(broker.options.node_id);
     let me = MetadataResponseBroker::default()
         .with_node_id(node)
-        .with_host(StrBytes::from_string(broker.advertised.ip().to_string()))
-        .with_port(broker.advertised.port() as i32);
+        .with_host(StrBytes::from_string(broker.advertised.host.clone()))
+        .with_port(i32::from(broker.advertised.port));
     // Before v4 the request has no flag and the broker's setting decides.
     let may_create = version < 4 || request.allow_auto_topic_creation;
     // In v0 an empty list means every topic; later versions send null for that.
