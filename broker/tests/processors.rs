@@ -408,6 +408,38 @@ async fn pause_upgrade_and_delete_are_durable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_over_a_topics_batch_limit_are_split_and_a_record_too_large_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await;
+    node.create("in", 1);
+    let configs = BTreeMap::from([("max.message.bytes".to_string(), "2000".to_string())]);
+    let spec = TopicSpec { name: "out".into(), partitions: 1, configs };
+    node.broker.storage.create_topic(spec).unwrap();
+    node.deploy(manifest("p", "in", &["out"], &[("output", "out")]), wasm::PASSTHROUGH)
+        .await
+        .unwrap();
+    // One input batch whose outputs (6 KB) are three times the limit of "out".
+    let value = vec![b'v'; 600];
+    let batch: Vec<(&[u8], &[u8])> = (0..10).map(|_| (&b"k"[..], &value[..])).collect();
+    node.append("in", 0, &batch);
+    node.wait_for("out", 10).await;
+
+    // A record that cannot fit "out" even alone fails at emit: it is
+    // dead-lettered (the default policy) and the one after it flows on.
+    let big = vec![b'b'; 3000];
+    node.append("in", 0, &[(b"k", &big[..]), (b"k", b"after")]);
+    node.wait_for("p.dead-letter", 1).await;
+    node.wait_for("out", 11).await;
+    let letter = &node.records("p.dead-letter")[0];
+    assert_eq!(letter.value.as_deref(), Some(&big[..]));
+    let error = letter.headers.iter().find(|h| h.key == "weir.error").unwrap();
+    let error = String::from_utf8_lossy(error.value.as_deref().unwrap()).into_owned();
+    assert!(error.contains("max.message.bytes"), "{error}");
+    assert_eq!(node.records("out")[10].value.as_deref(), Some(&b"after"[..]));
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_deployments_are_refused_and_leave_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await;

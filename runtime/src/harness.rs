@@ -27,8 +27,10 @@ impl Harness {
         outputs: &[&str],
         config: &[(String, String)],
     ) -> Result<Harness, String> {
-        let outputs: Arc<[Output]> =
-            outputs.iter().map(|t| Output { topic: t.to_string(), partitions: 1 }).collect();
+        let outputs: Arc<[Output]> = outputs
+            .iter()
+            .map(|t| Output { topic: t.to_string(), partitions: 1, max_batch_bytes: None })
+            .collect();
         let log = Arc::new(LogBuffer::new("harness"));
         let mut host = new_host(limits, 0, outputs, State::new(Default::default(), u64::MAX), log);
         host.now_ms = now_ms();

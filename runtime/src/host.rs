@@ -24,6 +24,9 @@ pub struct Output {
     pub topic: String,
     /// Its partition count when the worker started.
     pub partitions: u32,
+    /// The largest batch it takes (max.message.bytes); a record that would not
+    /// fit alone is refused when emitted. None: no limit.
+    pub max_batch_bytes: Option<usize>,
 }
 
 /// A record the guest emitted, with where it goes.
@@ -201,7 +204,7 @@ impl Host {
             );
             return self.reject(why, emit::EmitError::UndeclaredTopic);
         };
-        let partitions = declared.partitions;
+        let (partitions, max_batch) = (declared.partitions, declared.max_batch_bytes);
         let partition = match partition {
             Some(p) if p >= partitions => {
                 let topic = &self.outputs[output].topic;
@@ -214,6 +217,18 @@ impl Host {
                 None => self.partition % partitions,
             },
         };
+        if let Some(max) = max_batch {
+            let encoded = record.encoded_size() + crate::store::BATCH_OVERHEAD;
+            if encoded > max {
+                let topic = &self.outputs[output].topic;
+                let why = format!(
+                    "emitted a record of about {encoded} bytes to {topic:?}, whose \
+                     max.message.bytes is {max}: emit smaller records, or raise the topic's \
+                     max.message.bytes"
+                );
+                return self.reject(why, emit::EmitError::OutputLimit);
+            }
+        }
         let size = record.size() as u64;
         let count = self.batch_emitted.len() + self.call_emitted.len() + 1;
         let bytes = self.batch_emitted_bytes + self.call_emitted_bytes + size;

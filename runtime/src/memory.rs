@@ -24,6 +24,9 @@ struct Inner {
     checkpoints: HashMap<(String, u32), Checkpoint>,
     /// Commits so far.
     commits: u64,
+    /// Topics whose appends are refused for good, with the reason (tests of
+    /// the error policy).
+    refused: HashMap<String, String>,
 }
 
 impl MemoryStore {
@@ -51,6 +54,12 @@ impl MemoryStore {
     pub fn checkpoint(&self, processor: &str, partition: u32) -> Checkpoint {
         let inner = self.inner.lock();
         inner.checkpoints.get(&(processor.to_string(), partition)).cloned().unwrap_or_default()
+    }
+
+    /// Refuses every later append to `topic` with [`StoreError::Refused`] and
+    /// `reason`, as a broker refuses a record over a topic's size limit.
+    pub fn refuse_appends(&self, topic: &str, reason: &str) {
+        self.inner.lock().refused.insert(topic.to_string(), reason.to_string());
     }
 
     /// Commits made so far.
@@ -157,6 +166,9 @@ impl LogStore for MemoryStore {
         partition: u32,
         records: Vec<OutputRecord>,
     ) -> Result<(), StoreError> {
+        if let Some(reason) = self.inner.lock().refused.get(topic) {
+            return Err(StoreError::Refused(reason.clone()));
+        }
         self.with_partition(topic, partition, |p| {
             for r in records {
                 let offset = p.len() as u64;

@@ -116,7 +116,9 @@ impl Processor {
             let thread = std::thread::Builder::new()
                 .name(format!("weir-proc-{partition}"))
                 .spawn(move || worker.run())
-                .map_err(|e| StoreError::Other(format!("cannot start a worker thread: {e}")))?;
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("cannot start a worker thread: {e}"))
+                })?;
             threads.push(thread);
         }
         Ok(Processor {

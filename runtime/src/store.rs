@@ -115,15 +115,55 @@ pub enum StoreError {
         /// The next offset to be written.
         high_watermark: u64,
     },
-    /// Anything else the store reports (I/O, a full disk, a record too large).
+    /// A failure that may pass (I/O, a full disk, a partition closing): the
+    /// same request is worth retrying.
     #[error("{0}")]
-    Other(String),
+    Unavailable(String),
+    /// A request that can never succeed as it is (a record over the topic's
+    /// size limit, an internal topic): retrying it would fail forever, so the
+    /// processor's error policy decides.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    /// True when retrying the same request cannot help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Refused(_)
+                | StoreError::UnknownTopic(_)
+                | StoreError::UnknownPartition { .. }
+        )
+    }
+}
+
+/// Bytes a record adds to a batch beyond its key, value and header bytes, at
+/// most: the record's length, attributes, timestamp and offset deltas, and key,
+/// value and header-count lengths, as varints.
+pub const RECORD_OVERHEAD: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+/// Bytes each header adds beyond its key and value, at most (two varint lengths).
+pub const HEADER_OVERHEAD: usize = 10;
+/// A RecordBatch v2 header.
+pub const BATCH_OVERHEAD: usize = 61;
+
+impl OutputRecord {
+    /// The most bytes this record takes in an encoded batch.
+    pub fn encoded_size(&self) -> usize {
+        self.size() + RECORD_OVERHEAD + self.headers.len() * HEADER_OVERHEAD
+    }
 }
 
 /// The log as the runtime sees it.
 pub trait LogStore: Send + Sync + 'static {
     /// The number of partitions of `topic`.
     fn partitions(&self, topic: &str) -> Result<u32, StoreError>;
+
+    /// The largest batch `topic` takes, in bytes (Kafka's max.message.bytes);
+    /// None if it takes any. A record that alone exceeds it is refused at emit.
+    fn max_batch_bytes(&self, topic: &str) -> Result<Option<usize>, StoreError> {
+        self.partitions(topic).map(|_| None)
+    }
 
     /// The log start and high watermark of a partition.
     fn bounds(&self, topic: &str, partition: u32) -> Result<Bounds, StoreError>;
@@ -153,7 +193,8 @@ pub trait LogStore: Send + Sync + 'static {
     /// elapses; true if it did.
     fn wait(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> bool;
 
-    /// Appends `records` to a partition as one batch.
+    /// Appends `records` to a partition, in order, in as few batches as the
+    /// topic's batch size limit allows.
     fn append(
         &self,
         topic: &str,

@@ -197,7 +197,12 @@ impl Worker {
                 Err(_) if *topic == self.manifest.dead_letter_topic() => 1,
                 Err(e) => return Err(e),
             };
-            outputs.push(Output { topic: topic.clone(), partitions });
+            let max_batch_bytes = match self.store.max_batch_bytes(topic) {
+                Ok(max) => max,
+                Err(_) if *topic == self.manifest.dead_letter_topic() => None,
+                Err(e) => return Err(e),
+            };
+            outputs.push(Output { topic: topic.clone(), partitions, max_batch_bytes });
         }
         // The dead-letter topic is last and not the guest's to emit to.
         outputs.pop();
@@ -347,10 +352,19 @@ impl Worker {
         }
         let next = paused.as_ref().map_or(end, |(offset, _)| *offset);
         let process_micros = started.elapsed().as_micros() as u64;
-        if let Err(e) = self.commit(next, dead, &records) {
-            self.host().drop_batch();
-            self.retrying(format!("committing offsets {}..{next} failed: {e}", self.next_offset));
-            return Ok(());
+        match self.commit(next, dead, &records) {
+            Ok(()) => {}
+            Err(e) if e.is_permanent() => {
+                self.host().drop_batch();
+                let reason = format!("its outputs cannot be written: {e}");
+                return self.refuse_batch(&records, next, reason);
+            }
+            Err(e) => {
+                self.host().drop_batch();
+                let from = self.next_offset;
+                self.retrying(format!("committing offsets {from}..{next} failed: {e}"));
+                return Ok(());
+            }
         }
         let mut status = self.status.lock();
         status.process_micros += process_micros;
@@ -362,6 +376,41 @@ impl Worker {
         match paused {
             Some((offset, reason)) => Err(Interrupt::PausedAt(offset, reason)),
             None => Ok(()),
+        }
+    }
+
+    /// A batch processed, but whose outputs the store refuses for good (a record
+    /// over a topic's size limit that got past the emit checks): retrying would
+    /// fail forever, so its records up to `next` go through the error policy
+    /// together, without their outputs or state changes.
+    fn refuse_batch(
+        &mut self,
+        records: &[InputRecord],
+        next: u64,
+        reason: String,
+    ) -> Result<(), Interrupt> {
+        let (from, status_reason) =
+            (self.next_offset, format!("offsets {}..{next}: {reason}", self.next_offset));
+        self.note(LogLevel::Error, &status_reason);
+        {
+            let mut status = self.status.lock();
+            status.errors += 1;
+            status.last_error = Some(status_reason);
+        }
+        match self.manifest.on_error {
+            ErrorPolicy::Pause => Err(Interrupt::PausedAt(from, reason)),
+            ErrorPolicy::DeadLetter => {
+                let dead = records
+                    .iter()
+                    .take_while(|r| r.offset < next)
+                    .map(|r| (r.clone(), reason.clone()))
+                    .collect();
+                if let Err(e) = self.commit(next, dead, records) {
+                    self.host().drop_batch();
+                    self.retrying(format!("dead-lettering offsets {from}..{next} failed: {e}"));
+                }
+                Ok(())
+            }
         }
     }
 

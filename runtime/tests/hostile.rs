@@ -242,3 +242,38 @@ fn modules_that_are_not_processors_are_refused_with_a_reason() {
     assert!(last.contains("init failed") && last.contains("mode"), "{last}");
     p.stop();
 }
+
+#[test]
+fn outputs_the_store_refuses_for_good_go_through_the_error_policy_not_retries() {
+    // Dead-letter policy: the batch's inputs are dead-lettered with the reason,
+    // and the worker moves on.
+    let rt = runtime();
+    let store = store_for("p", "in", 1);
+    store.refuse_appends("out", "a record is over the max.message.bytes of out");
+    produce(&store, "in", 0, &["a", "b"]);
+    let m = manifest("p", "in", &[("output", "out")]);
+    let p = rt.start(m, rt.compile(wasm::PASSTHROUGH).unwrap(), store.clone()).unwrap();
+    wait_committed(&p, 0, 2);
+    let letters = store.records("p.dead-letter", 0);
+    assert_eq!(letters.len(), 2);
+    let error = header(&letters[0], "weir.error").unwrap();
+    assert!(error.contains("max.message.bytes of out"), "{error}");
+    assert!(store.records("out", 0).is_empty());
+    assert!(p.status().partitions[0].errors > 0);
+    p.stop();
+
+    // Pause policy: the worker pauses before the batch, saying why.
+    let store = store_for("q", "in", 1);
+    store.refuse_appends("out", "refused for good");
+    produce(&store, "in", 0, &["a"]);
+    let mut m = manifest("q", "in", &[("output", "out")]);
+    m.on_error = ErrorPolicy::Pause;
+    let q = rt.start(m, rt.compile(wasm::PASSTHROUGH).unwrap(), store.clone()).unwrap();
+    wait_for(
+        "the pause",
+        Duration::from_secs(30),
+        || matches!(&q.status().partitions[0].state, WorkerState::Paused(Some(r)) if r.contains("refused for good")),
+    );
+    assert_eq!(q.status().partitions[0].next_offset, Some(0));
+    q.stop();
+}

@@ -40,7 +40,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 use tracing::{debug, warn};
 use weir_runtime::store::{
-    Bounds, Checkpoint, Commit, Header, InputRecord, LogStore, OutputRecord, StoreError,
+    BATCH_OVERHEAD, Bounds, Checkpoint, Commit, Header, InputRecord, LogStore, OutputRecord,
+    StoreError,
 };
 
 use crate::broker::Broker;
@@ -250,25 +251,53 @@ impl LogStore for BrokerStore {
             return Ok(());
         }
         if is_internal(topic) {
-            return Err(StoreError::Other(format!(
+            return Err(StoreError::Refused(format!(
                 "{topic} is an internal topic: processors cannot write to it"
             )));
         }
         let log = self.partition(topic, partition)?;
-        let mut builder = BatchBuilder::new(0, Compression::None);
+        let max = log.config().max_message_bytes as usize;
+        // Batches within the topic's limit, in order; a record that alone is over
+        // it refuses the whole call before anything is written.
+        let mut chunks = vec![Vec::new()];
+        let mut size = BATCH_OVERHEAD;
         for r in &records {
-            let headers: Vec<record::Header> = r.headers.iter().map(log_header).collect();
-            builder.push(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers);
+            let encoded = r.encoded_size();
+            if encoded + BATCH_OVERHEAD > max {
+                return Err(StoreError::Refused(format!(
+                    "a record of about {encoded} bytes is over the max.message.bytes of \
+                     {topic} ({max}): emit smaller records or raise the topic's \
+                     max.message.bytes"
+                )));
+            }
+            if size + encoded > max {
+                chunks.push(Vec::new());
+                size = BATCH_OVERHEAD;
+            }
+            size += encoded;
+            chunks.last_mut().expect("one chunk at least").push(r);
         }
-        let batch = builder.build().map_err(|e| {
-            StoreError::Other(format!(
-                "encoding {} records for {topic}-{partition}: {e}",
-                records.len()
-            ))
-        })?;
-        log.append(&batch).map_err(|e| append_error(topic, partition, e))?;
+        for chunk in chunks {
+            let mut builder = BatchBuilder::new(0, Compression::None);
+            for r in &chunk {
+                let headers: Vec<record::Header> = r.headers.iter().map(log_header).collect();
+                builder.push(r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers);
+            }
+            let batch = builder.build().map_err(|e| {
+                StoreError::Refused(format!(
+                    "encoding {} records for {topic}-{partition}: {e}",
+                    chunk.len()
+                ))
+            })?;
+            log.append(&batch).map_err(|e| append_error(topic, partition, e))?;
+        }
         self.broker.notify_appended();
         Ok(())
+    }
+
+    fn max_batch_bytes(&self, topic: &str) -> Result<Option<usize>, StoreError> {
+        let log = self.partition(topic, 0)?;
+        Ok(Some(log.config().max_message_bytes as usize))
     }
 
     fn load_checkpoint(&self, processor: &str, partition: u32) -> Result<Checkpoint, StoreError> {
@@ -295,7 +324,7 @@ impl LogStore for BrokerStore {
         }
         builder.push(now, Some(OFFSET_KEY), Some(&commit.next_offset.to_be_bytes()), &[]);
         let batch = builder.build().map_err(|e| {
-            StoreError::Other(format!(
+            StoreError::Unavailable(format!(
                 "encoding the commit of {processor} partition {partition}: {e}"
             ))
         })?;
@@ -366,7 +395,7 @@ fn walk_batches(
     let read = log.read(from, max_bytes).map_err(|e| read_error(topic, partition, e))?;
     let Some(slice) = read.slice else { return Ok(Walked::End) };
     let data = slice.read().map_err(|e| {
-        StoreError::Other(format!("reading {topic}-{partition} at offset {from}: {e}"))
+        StoreError::Unavailable(format!("reading {topic}-{partition} at offset {from}: {e}"))
     })?;
     let mut next = from;
     for found in batch::split(&data) {
@@ -451,27 +480,29 @@ fn read_error(topic: &str, partition: u32, e: ReadError) -> StoreError {
                 high_watermark,
             }
         }
-        ReadError::Io { .. } => StoreError::Other(format!("reading {topic}-{partition}: {e}")),
+        ReadError::Io { .. } => {
+            StoreError::Unavailable(format!("reading {topic}-{partition}: {e}"))
+        }
     }
 }
 
 fn corrupt(topic: &str, partition: u32, offset: u64, e: &dyn std::fmt::Display) -> StoreError {
-    StoreError::Other(format!(
+    StoreError::Unavailable(format!(
         "{topic}-{partition} holds a batch at offset {offset} that cannot be decoded: {e}"
     ))
 }
 
 fn append_error(topic: &str, partition: u32, e: AppendError) -> StoreError {
-    StoreError::Other(match e {
-        AppendError::TooLarge { size, max } => format!(
+    match e {
+        AppendError::TooLarge { size, max } => StoreError::Refused(format!(
             "a batch of {size} bytes is over the max.message.bytes of {topic} ({max}): emit \
-             less per batch (limits) or raise the topic's max.message.bytes"
-        ),
-        AppendError::Closed => {
-            format!("{topic}-{partition} is closed: the broker is shutting down")
-        }
-        e => format!("appending to {topic}-{partition}: {e}"),
-    })
+             smaller records or raise the topic's max.message.bytes"
+        )),
+        AppendError::Closed => StoreError::Unavailable(format!(
+            "{topic}-{partition} is closed: the broker is shutting down"
+        )),
+        e => StoreError::Unavailable(format!("appending to {topic}-{partition}: {e}")),
+    }
 }
 
 fn now_ms() -> i64 {

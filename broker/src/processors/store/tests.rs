@@ -127,7 +127,7 @@ fn appends_read_back_and_wake_waiters() {
     );
 
     let refused = store.append("__consumer_offsets", 0, vec![record("k", Some("v"), vec![])]);
-    assert!(matches!(refused, Err(StoreError::Other(m)) if m.contains("internal")));
+    assert!(matches!(refused, Err(StoreError::Refused(m)) if m.contains("internal")));
     assert!(matches!(
         store.append("none", 0, vec![record("k", None, vec![])]),
         Err(StoreError::UnknownTopic(_))
@@ -228,4 +228,48 @@ fn with_no_commit_the_groups_offset_is_the_start() {
     assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(50));
     store.unregister("fraud");
     assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(50));
+}
+
+#[test]
+fn appends_split_at_the_topics_batch_limit_and_refuse_a_record_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, store) = open(dir.path());
+    let configs = BTreeMap::from([("max.message.bytes".to_string(), "2000".to_string())]);
+    let spec = TopicSpec { name: "small".into(), partitions: 1, configs };
+    broker.storage.create_topic(spec).unwrap();
+    assert_eq!(store.max_batch_bytes("small").unwrap(), Some(2000));
+    let record = |key: &str, value: Option<&str>, headers: Vec<Header>| OutputRecord {
+        key: bytes(key),
+        value: value.and_then(bytes),
+        headers,
+        timestamp: 77,
+    };
+
+    // Ten records of 500 bytes: 5 KB, more than two batches' worth.
+    let value = "x".repeat(500);
+    let records: Vec<_> = (0..10).map(|i| record(&format!("k{i}"), Some(&value), vec![])).collect();
+    store.append("small", 0, records).unwrap();
+    let log = broker.storage.partition("small", 0).unwrap();
+    assert_eq!(log.high_watermark(), 10);
+    let read = store.read("small", 0, 0, 100, 1 << 20).unwrap();
+    let keys: Vec<_> = read.iter().map(|r| r.key.clone().unwrap()).collect();
+    let want: Vec<_> = (0..10).map(|i| Bytes::from(format!("k{i}"))).collect();
+    assert_eq!(keys, want, "in order");
+    let (mut batches, mut at) = (0, 0);
+    while at < 10 {
+        let slice = log.read(at, 1).unwrap().slice.unwrap();
+        assert!(slice.len <= 2000, "a batch of {} bytes", slice.len);
+        let bytes = slice.read().unwrap();
+        at = crate::log::batch::BatchHeader::parse(&bytes).unwrap().last_offset() as u64 + 1;
+        batches += 1;
+    }
+    assert!(batches >= 3, "{batches} batches");
+
+    // One record over the limit: refused for good, and nothing of the call written.
+    let big = "y".repeat(2500);
+    let records = vec![record("a", Some("fits"), vec![]), record("b", Some(&big), vec![])];
+    let refused = store.append("small", 0, records).unwrap_err();
+    assert!(refused.is_permanent(), "{refused}");
+    assert!(refused.to_string().contains("max.message.bytes"), "{refused}");
+    assert_eq!(log.high_watermark(), 10);
 }
