@@ -140,6 +140,8 @@ impl Node {
         if config.http_addr.is_some() && !config.processors {
             return Err(NodeError::HttpWithoutProcessors);
         }
+        // A wildcard with nothing to advertise is refused before anything binds.
+        Advertised::resolve(config.advertised.as_ref(), config.kafka_addr)?;
         let bind = |what, flag, addr| async move {
             let bound = TcpListener::bind(addr).await;
             bound.map_err(|source| NodeError::Bind { what, flag, addr, source })

@@ -157,6 +157,18 @@ fn unreachable_servers_and_bad_arguments() {
         assert_eq!(out.code, Some(2), "weir {args:?}: {out:#?}");
         assert!(!out.stderr.is_empty(), "weir {args:?} says nothing: {out:#?}");
     }
+    // A wildcard listener with no address to advertise: refused, saying what to set.
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    let serve = ["serve", "--kafka-addr", "0.0.0.0:0", "--http-addr", "127.0.0.1:0"];
+    let out = weir(&[&serve[..], &["--data-dir", data]].concat(), b"");
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert!(out.stderr.contains("set --advertised-addr"), "{out:#?}");
+    for bad in ["--advertised-addr=:1", "--max-connections=0"] {
+        let out = weir(&["serve", bad, "--data-dir", data], b"");
+        assert!(matches!(out.code, Some(1 | 2)), "{bad}: {out:#?}");
+        assert!(out.stderr.contains("advertised") || out.stderr.contains("max-connections"));
+    }
     let out = weir(&["produce", "t", "/no/such/file"], b"");
     assert!(out.stderr.contains("cannot read /no/such/file"), "{out:#?}");
 

@@ -17,7 +17,9 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use support::{RawClient, TestBroker};
 use weir_broker::broker::BrokerOptions;
+use weir_broker::kafka::server::ListenerOptions;
 use weir_broker::log::record::{BatchBuilder, Compression, decode_batches};
+use weir_broker::node::{Node, NodeConfig};
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -381,4 +383,87 @@ async fn unparseable_frames_close_only_their_own_connection() {
         assert_eq!(r.brokers.len(), 1, "{what}: others are still served");
     }
     broker.stop().await;
+}
+
+#[tokio::test]
+async fn the_advertised_address_is_what_metadata_and_find_coordinator_tell_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let advertised = "kafka.example.com:19092".parse().unwrap();
+    let config = NodeConfig {
+        advertised: Some(advertised),
+        processors: false,
+        ..NodeConfig::local(dir.path())
+    };
+    let broker = TestBroker::start_node(config).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 9, &MetadataRequest::default()).await;
+    let b = &r.brokers[0];
+    assert_eq!((b.host.as_str(), b.port), ("kafka.example.com", 19092));
+    let find = FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"));
+    let r: FindCoordinatorResponse = c.call(ApiKey::FindCoordinator, 2, &find).await;
+    assert_eq!((r.host.as_str(), r.port), ("kafka.example.com", 19092));
+    broker.stop().await;
+
+    // Unset, the bound address; a wildcard with nothing to advertise is refused.
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 9, &MetadataRequest::default()).await;
+    assert_eq!(r.brokers[0].host.as_str(), "127.0.0.1");
+    assert_eq!(r.brokers[0].port, i32::from(broker.addr.port()));
+    broker.stop().await;
+    let wildcard = NodeConfig {
+        kafka_addr: "0.0.0.0:0".parse().unwrap(),
+        processors: false,
+        ..NodeConfig::local(dir.path())
+    };
+    let refused = Node::start(wildcard).await.unwrap_err();
+    assert!(refused.to_string().contains("--advertised-addr"), "{refused}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_closed_and_shutdown_drains_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = ListenerOptions { max_connections: 2, ..ListenerOptions::default() };
+    let config = NodeConfig { listener, processors: false, ..NodeConfig::local(dir.path()) };
+    let broker = TestBroker::start_node(config).await;
+    let (mut a, mut b) =
+        (RawClient::connect(broker.addr).await, RawClient::connect(broker.addr).await);
+    // Both are served (answered means accepted and counted).
+    for c in [&mut a, &mut b] {
+        let _: ApiVersionsResponse =
+            c.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default()).await;
+    }
+    // A third is closed at once: its read ends without a response.
+    let mut third = RawClient::connect(broker.addr).await;
+    assert!(third.is_closed().await, "the third connection was served");
+    assert_eq!(broker.broker.metrics.connections_refused(), 1);
+    // When one ends, new ones are served again.
+    drop(a);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut c = loop {
+        let mut c = RawClient::connect(broker.addr).await;
+        c.send(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default()).await;
+        if c.read_frame().await.is_some() {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline, "no connection is served after one ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+
+    // Shutdown: a fetch waiting for records is answered, then connections close.
+    assert_eq!(create_topic(&mut b, "drain", 1, &[]).await, 0);
+    let waiting = tokio::spawn(async move {
+        let r: FetchResponse =
+            b.call(ApiKey::Fetch, 12, &fetch_request("drain", 0, 0, 1_000, 1)).await;
+        (r.responses[0].partitions[0].error_code, b)
+    });
+    while broker.broker.metrics.api(ApiKey::Fetch).unwrap().requests() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the fetch never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.stop().await;
+    let (code, mut b) = waiting.await.unwrap();
+    assert_eq!(code, 0, "the fetch in flight was answered");
+    assert!(b.read_frame().await.is_none(), "its connection was closed after");
+    assert!(c.read_frame().await.is_none(), "the idle connection was closed");
 }

@@ -127,7 +127,7 @@ pub async fn run(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) if connections.len() >= options.max_connections => {
+                Ok((socket, peer)) if full(&mut connections, options.max_connections) => {
                     broker.metrics.connection_refused();
                     if !std::mem::replace(&mut refusing, true) {
                         warn!(%peer, max = options.max_connections, "too many connections: closing new ones until some end (raise --max-connections)");
@@ -168,6 +168,13 @@ pub async fn run(
         );
         connections.shutdown().await;
     }
+}
+
+/// True when `max` connections are still open (those that ended are reaped
+/// first, so one that just closed frees its place).
+fn full(connections: &mut JoinSet<()>, max: usize) -> bool {
+    while connections.try_join_next().is_some() {}
+    connections.len() >= max
 }
 
 /// The request loop of one connection, until the client hangs up or `closing`
