@@ -6,10 +6,6 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Instant;
-
-use parking_lot::{Condvar, Mutex};
-use tokio::sync::watch;
 
 use crate::group::{GroupCoordinator, GroupError, GroupOptions};
 use crate::metrics::Metrics;
@@ -58,11 +54,6 @@ pub struct Broker {
     pub advertised: Advertised,
     /// Request counters and latencies, connections, uptime (`/metrics`).
     pub metrics: Metrics,
-    /// Bumped after every append, so long-polling fetches wake up.
-    appended: watch::Sender<u64>,
-    /// The same count for threads that block (processor workers), with the
-    /// condvar they wait on.
-    appended_blocking: (Mutex<u64>, Condvar),
 }
 
 impl Broker {
@@ -75,56 +66,13 @@ impl Broker {
     ) -> Result<Arc<Broker>, GroupError> {
         let advertised = advertised.into();
         let groups = GroupCoordinator::open(Arc::clone(&storage), options.groups.clone())?;
-        let (appended, _) = watch::channel(0);
-        let appended_blocking = (Mutex::new(0), Condvar::new());
-        Ok(Arc::new(Broker {
-            storage,
-            groups,
-            options,
-            advertised,
-            metrics: Metrics::new(),
-            appended,
-            appended_blocking,
-        }))
+        Ok(Arc::new(Broker { storage, groups, options, advertised, metrics: Metrics::new() }))
     }
 
     /// Stops what runs in the background (the group coordinator's timer) and
     /// answers parked requests; storage is closed separately.
     pub fn shutdown(&self) {
         self.groups.shutdown();
-    }
-
-    /// Tells waiting fetches and processor workers that a partition grew.
-    pub fn notify_appended(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-        let (count, condvar) = &self.appended_blocking;
-        *count.lock() += 1;
-        condvar.notify_all();
-    }
-
-    /// How many `notify_appended` calls there have been, for `wait_appended`.
-    pub fn appends_seen(&self) -> u64 {
-        *self.appended_blocking.0.lock()
-    }
-
-    /// Blocks the calling thread until `notify_appended` is called after the
-    /// `appends_seen` that returned `seen`, or until `deadline`; returns the new
-    /// count. Read the count before checking what to wait for, so that no
-    /// append in between is missed.
-    pub fn wait_appended(&self, seen: u64, deadline: Instant) -> u64 {
-        let (count, condvar) = &self.appended_blocking;
-        let mut count = count.lock();
-        while *count == seen {
-            if condvar.wait_until(&mut count, deadline).timed_out() {
-                break;
-            }
-        }
-        *count
-    }
-
-    /// A receiver that sees every later `notify_appended`.
-    pub fn watch_appends(&self) -> watch::Receiver<u64> {
-        self.appended.subscribe()
     }
 
     /// The topic `name`, created with the default partition count if it does not

@@ -169,8 +169,7 @@ impl Broker {
     /// back, as Produce carries them) to a partition, as they are. Under sync
     /// durability the append waits for its fsync on the blocking pool; otherwise
     /// it is a write to the page cache, done on the caller's thread (a hand-off
-    /// would cost more than the write). Callers call `notify_appended` once after
-    /// their appends, so waiting readers wake once per request.
+    /// would cost more than the write). The partition wakes waiting readers.
     pub async fn append(
         &self,
         topic: &str,

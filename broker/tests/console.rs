@@ -66,7 +66,6 @@ impl Server {
             let log = broker.storage.partition(events::ORDERS, partition).unwrap();
             log.append(&batch.build().unwrap()).unwrap();
         }
-        broker.notify_appended();
     }
 
     /// Records in, per processor.

@@ -41,7 +41,6 @@ impl Server {
         }
         let p = self.broker.storage.partition(topic, partition).expect("the partition exists");
         p.append(&batch.build().unwrap()).unwrap();
-        self.broker.notify_appended();
     }
 
     fn high_watermark(&self, topic: &str, partition: u32) -> u64 {

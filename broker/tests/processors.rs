@@ -85,7 +85,6 @@ impl Node {
         }
         let log = self.broker.storage.partition(topic, partition).unwrap();
         log.append(&batch.build().unwrap()).unwrap();
-        self.broker().notify_appended();
     }
 
     fn high_watermark(&self, topic: &str) -> u64 {

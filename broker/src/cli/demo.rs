@@ -259,7 +259,6 @@ fn produce(
         let log = broker.storage.partition(events::ORDERS, partition).context("orders is gone")?;
         log.append(&batch.build()?).with_context(|| format!("appending to orders-{partition}"))?;
     }
-    broker.notify_appended();
     Ok(())
 }
 

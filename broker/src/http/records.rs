@@ -326,9 +326,7 @@ async fn produce(
             }
         }
     }
-    if appended {
-        broker.notify_appended();
-    }
+    if appended {}
     outcome?;
     Ok(axum::Json(Produced { topic: name, offsets }))
 }

@@ -11,6 +11,7 @@
 //! - `producers`: idempotent producers' epochs and last batches, the checks an
 //!   append makes against them, and their snapshot file.
 //! - `partition`: append, read, offset-for-timestamp, retention, flushing.
+//! - `appends`: the signal an append sends readers waiting for records.
 //! - `flusher`: the background thread behind interval durability.
 //! - `config`: the settings a partition's log runs under.
 //!
@@ -27,6 +28,7 @@
 //!   .clean-shutdown                 present only while the partition is closed cleanly
 //! ```
 
+pub mod appends;
 pub mod batch;
 pub mod config;
 pub mod flusher;

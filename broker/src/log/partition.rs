@@ -23,6 +23,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
+
+use super::appends::AppendSignal;
 use thiserror::Error;
 use tracing::{debug, info};
 
@@ -269,6 +271,8 @@ pub struct Partition {
     fsyncs: AtomicU64,
     /// Bytes and records appended and fetched, for metrics.
     traffic: PartitionTraffic,
+    /// Wakes readers waiting for records once an append lands.
+    appends: AppendSignal,
 }
 
 impl Partition {
@@ -303,6 +307,7 @@ impl Partition {
             truncations,
             fsyncs: AtomicU64::new(0),
             traffic: PartitionTraffic::default(),
+            appends: AppendSignal::new(next_offset),
         };
         // What recovery kept is now fsynced: make that the recovery point, so a
         // second crash does not rescan it again.
@@ -319,6 +324,11 @@ impl Partition {
     /// Truncations the open had to make, by segment base offset.
     pub fn truncations(&self) -> &[(u64, Truncation)] {
         &self.truncations
+    }
+
+    /// What readers waiting for records wait on; every append signals it.
+    pub fn appends(&self) -> &AppendSignal {
+        &self.appends
     }
 
     /// Bytes and records appended (counted here) and fetched (counted by the
@@ -416,7 +426,11 @@ impl Partition {
             duplicate: spans.iter().all(|s| s.duplicate.is_some()),
         };
         let sync = state.config.durability == Durability::Sync;
+        let high_watermark = state.next_offset;
         drop(state);
+        if !info.duplicate {
+            self.appends.publish(high_watermark);
+        }
         let written = spans.iter().filter(|s| s.duplicate.is_none());
         let (bytes, records) =
             written.fold((0, 0), |(b, r), s| (b + s.len as u64, r + s.delta + 1));

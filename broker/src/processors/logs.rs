@@ -122,8 +122,6 @@ impl Default for Cursor {
 /// `__weir_logs` and the index of each processor's batches in it.
 #[derive(Debug)]
 pub struct ProcessorLogs {
-    /// Append notifications, so consumers of the topic wake up.
-    broker: Arc<Broker>,
     /// Partition 0 of `__weir_logs`.
     partition: Arc<Partition>,
     /// Each processor's batches, oldest first.
@@ -155,7 +153,7 @@ impl ProcessorLogs {
         let index = replay(&partition)?;
         let lines: u64 = index.values().flatten().map(|r| r.last - r.first + 1).sum();
         info!(topic = LOGS_TOPIC, processors = index.len(), lines, "processor logs indexed");
-        Ok(ProcessorLogs { broker, partition, index: RwLock::new(index) })
+        Ok(ProcessorLogs { partition, index: RwLock::new(index) })
     }
 
     /// Copies `processor`'s lines written since `cursor` into the topic, within
@@ -226,7 +224,6 @@ impl ProcessorLogs {
         let appended = self.partition.append(&bytes)?;
         let run = Run { first: appended.base_offset, last: appended.last_offset };
         self.index.write().entry(name.to_owned()).or_default().push_back(run);
-        self.broker.notify_appended();
         Ok(())
     }
 

@@ -60,8 +60,7 @@ const OFFSET_KEY: &[u8] = b"o";
 const STATE_KEY_PREFIX: u8 = b's';
 /// How much of a changelog one replay read asks for.
 const REPLAY_CHUNK: usize = 1 << 20;
-/// The longest a `wait` sleeps before looking at the partition again, in case an
-/// append did not call `notify_appended`.
+/// How long a `wait` on a partition that does not exist sleeps.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 /// The state changelog topic of the processor `name`.
@@ -226,19 +225,7 @@ impl LogStore for BrokerStore {
             std::thread::sleep(timeout.min(WAIT_SLICE));
             return false;
         };
-        loop {
-            // The count first: an append after the check below bumps it, so the
-            // wait returns at once.
-            let seen = self.broker.appends_seen();
-            if log.high_watermark() > offset {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            self.broker.wait_appended(seen, deadline.min(now + WAIT_SLICE));
-        }
+        log.appends().wait_past(offset, deadline)
     }
 
     fn append(
@@ -291,7 +278,6 @@ impl LogStore for BrokerStore {
             })?;
             log.append(&batch).map_err(|e| append_error(topic, partition, e))?;
         }
-        self.broker.notify_appended();
         Ok(())
     }
 
@@ -328,8 +314,6 @@ impl LogStore for BrokerStore {
                 "encoding the commit of {processor} partition {partition}: {e}"
             ))
         })?;
-        // No notify_appended: nothing waits on a changelog but Kafka consumers,
-        // whose long polls end on their own; waking every worker would not pay.
         log.append(&batch).map_err(|e| append_error(&topic, partition, e))?;
         self.commit_group_offset(processor, partition, commit.next_offset, now);
         Ok(())

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Api;
@@ -29,10 +30,23 @@ pub async fn handle(
     _version: i16,
 ) -> (FetchResponse, Vec<FileSlice>) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let mut appends = broker.watch_appends();
+    // Woken by an append to any partition asked for (registered before the first
+    // look, so none is missed).
+    let appended = Arc::new(Notify::new());
+    if request.max_wait_ms > 0 {
+        for topic in &request.topics {
+            for wanted in &topic.partitions {
+                let partition = u32::try_from(wanted.partition)
+                    .ok()
+                    .and_then(|p| broker.storage.partition(&topic.topic.0, p));
+                if let Some(partition) = partition {
+                    partition.appends().register(&appended);
+                }
+            }
+        }
+    }
     let mut served = Vec::new();
     loop {
-        appends.borrow_and_update();
         served.clear();
         let (response, slices, bytes, errors) = gather(broker, &request, &mut served);
         if bytes >= request.min_bytes.max(0) as usize || errors || Instant::now() >= deadline {
@@ -41,8 +55,7 @@ pub async fn handle(
             }
             return (response, slices);
         }
-        // Wake on the next append anywhere, or at the deadline.
-        let _ = tokio::time::timeout_at(deadline, appends.changed()).await;
+        let _ = tokio::time::timeout_at(deadline, appended.notified()).await;
     }
 }
 

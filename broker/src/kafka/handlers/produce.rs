@@ -27,7 +27,6 @@ pub const API: Api = Api { key: ApiKey::Produce, min: 3, max: 9 };
 pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<ProduceResponse> {
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
-    let mut appended = false;
     for topic in request.topic_data {
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for data in topic.partition_data {
@@ -50,7 +49,6 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
                         let (topic, offset) = (&*topic.name.0, info.base_offset);
                         debug!(topic, partition = data.index, offset, "duplicate acknowledged");
                     }
-                    appended |= !info.duplicate;
                     answer = answer
                         .with_base_offset(info.base_offset as i64)
                         .with_log_start_offset(info.log_start_offset as i64);
@@ -68,9 +66,6 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
                 .with_name(topic.name)
                 .with_partition_responses(partitions),
         );
-    }
-    if appended {
-        broker.notify_appended();
     }
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
 }
