@@ -524,6 +524,10 @@ fn read_records(
     let mut records = Vec::new();
     for r in &mut walk {
         let r = r.map_err(read_error)?;
+        // The answer is of the log as its high watermark above says.
+        if r.offset as u64 >= high_watermark {
+            break;
+        }
         records.push(RecordView {
             offset: r.offset,
             timestamp: r.timestamp,
@@ -565,7 +569,7 @@ fn read_records(
         partition: 0,
         log_start_offset,
         high_watermark,
-        next_offset: walk.next_offset(),
+        next_offset: walk.next_offset().min(high_watermark),
         records,
     })
 }

@@ -34,8 +34,7 @@ use weir_runtime::{LogLevel, Processor};
 
 use super::ProcessorError;
 use crate::broker::Broker;
-use crate::log::record::BatchBuilder;
-use crate::log::record::Compression;
+use crate::log::record::{BatchBuilder, Compression};
 use crate::log::{AppendError, Partition, ReadError, Reader};
 use crate::storage::StorageError;
 use crate::topic::{TopicError, TopicSpec};
