@@ -5,16 +5,16 @@
 //!
 //! One rule for damage, wherever in the log the walk meets it:
 //!
-//! | at the walk's next offset                           | the walk                        |
-//! |-----------------------------------------------------|---------------------------------|
-//! | a whole batch, CRC-32C and record count right, offsets following on | yields it      |
-//! | a torn batch: cut short, the file ends inside it    | ends, warns ([`Stop::Damaged`]) |
-//! | a corrupt batch: bad header, CRC or record count    | ends, warns ([`Stop::Damaged`]) |
-//! | offsets that do not follow on from the last batch   | ends, warns ([`Stop::Damaged`]) |
-//! | an I/O error                                        | yields `Err`, then ends         |
-//! | the end of the log                                  | ends                            |
+//! | at the walk's next offset                              | the walk                        |
+//! |--------------------------------------------------------|---------------------------------|
+//! | a whole batch: CRC-32C, record count, offsets all right | yields it                      |
+//! | a torn batch: cut short, the file ends inside it       | ends, warns ([`Stop::Damaged`]) |
+//! | a corrupt batch: bad header, CRC or record count       | ends, warns ([`Stop::Damaged`]) |
+//! | offsets that do not follow on from the last batch      | ends, warns ([`Stop::Damaged`]) |
+//! | an I/O error                                           | yields `Err`, then ends         |
+//! | the end of the log                                     | ends                            |
 //!
-//! Damage is never an error for the caller nor a panic: what came before it is
+//! Damage is never an error from the reader nor a panic: what came before it is
 //! served, nothing from it on, and the warning names topic, partition and offset.
 //! (Recovery cuts a damaged tail after a crash; the reader covers what recovery
 //! trusted without reading every byte, such as segments below the recovery point,
