@@ -8,7 +8,8 @@
 //! - `http`: the HTTP API (axum): health, topics, records, groups, processors, and
 //!   its OpenAPI document; one file per resource.
 //! - `kafka`: the Kafka wire protocol server and one handler per API.
-//! - `log`: the partition log, segments, indexes and crash recovery.
+//! - `log`: the partition log, segments, indexes, crash recovery, and the one reader
+//!   every caller that looks inside batches walks them with.
 //! - `metrics`: request and traffic counters on the hot path (atomics), and the
 //!   Prometheus text format `/metrics` is written in.
 //! - `topic`: the registry of topics, their names and configs, persisted in the data

@@ -7,6 +7,7 @@ mod http_support;
 
 use http_support::{Server, message};
 use serde_json::{Value, json};
+use weir_broker::log::batch;
 use weir_broker::log::record::decode_batches;
 use weir_runtime::partitioner::partition_for_key;
 
@@ -241,6 +242,32 @@ fn reads_page_by_limit_and_start_by_offset_time_or_end() {
     assert_eq!((values(&page).len(), &page["high_watermark"]), (0, &json!(26)));
     let page = read(&server, "events", 0, "limit=10000");
     assert_eq!(values(&page).len(), 26);
+}
+
+#[test]
+fn a_damaged_batch_ends_reads_before_it_and_is_an_error_at_it() {
+    let server = Server::start();
+    create(&server, "events", 1, json!({}));
+    for first in [0, 2, 4] {
+        let records: Vec<Value> = (first..first + 2).map(|i| json!({ "value": i })).collect();
+        produce(&server, "events", Value::Array(records));
+    }
+    // A byte of the second batch flipped on disk, behind the broker's back.
+    let log = server.broker.storage.partition("events", 0).unwrap();
+    let path = log.dir().join(format!("{:020}.log", 0));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let first = batch::BatchHeader::parse(&bytes).unwrap().total_len();
+    let second = batch::BatchHeader::parse(&bytes[first..]).unwrap().total_len();
+    bytes[first + second - 2] ^= 0x10;
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &bytes, 0).unwrap();
+
+    let page = read(&server, "events", 0, "");
+    assert_eq!((values(&page), &page["next_offset"]), (vec![json!("0"), json!("1")], &json!(2)));
+    let path = "/v1/topics/events/partitions/0/records?offset=2";
+    let answer = server.expect("GET", path, None, 500);
+    assert!(message(&answer).contains("offset 2 is damaged"), "{answer}");
+    assert_eq!(values(&read(&server, "events", 0, "offset=4")), ["4", "5"]);
 }
 
 #[test]

@@ -75,9 +75,6 @@ pub enum GroupError {
     /// Reading `__consumer_offsets` back at startup failed.
     #[error("replaying __consumer_offsets: {0}")]
     Replay(#[from] ReadError),
-    /// Copying a slice of `__consumer_offsets` out of its segment failed.
-    #[error("replaying __consumer_offsets: {0}")]
-    ReplayIo(#[from] std::io::Error),
 }
 
 impl GroupError {
@@ -98,9 +95,7 @@ impl GroupError {
             GroupError::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
             GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
             GroupError::Storage(_) | GroupError::Append(_) => ResponseError::KafkaStorageError,
-            GroupError::Encode(_) | GroupError::Replay(_) | GroupError::ReplayIo(_) => {
-                ResponseError::UnknownServerError
-            }
+            GroupError::Encode(_) | GroupError::Replay(_) => ResponseError::UnknownServerError,
         }
     }
 

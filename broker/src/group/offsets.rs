@@ -31,9 +31,8 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use super::GroupError;
-use crate::log::Partition;
-use crate::log::batch;
-use crate::log::record::{self, BatchBuilder, Compression, Record};
+use crate::log::record::{BatchBuilder, Compression, Record};
+use crate::log::{Partition, Reader};
 use crate::storage::{Storage, StorageError};
 use crate::topic::{TopicError, TopicSpec};
 
@@ -44,8 +43,6 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 const KEY_VERSION: i16 = 1;
 /// The value version Weir writes (Kafka's OffsetCommitValue v3).
 const VALUE_VERSION: i16 = 3;
-/// How much of the log one replay read asks for.
-const REPLAY_CHUNK: usize = 1 << 20;
 
 /// A partition of a topic.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -218,36 +215,16 @@ impl OffsetStore {
     }
 }
 
-/// Reads the partition from its start and keeps the latest record per key.
-/// Undecodable records are skipped with a warning (clients may produce to the
-/// topic); each read advances by at least one batch, so the loop ends.
+/// Reads the partition from its start with the log reader and keeps the latest
+/// record per key. Undecodable records are skipped with a warning (clients may
+/// produce to the topic); a damaged batch ends the replay, as the reader's rule
+/// says, with what came before it.
 fn replay(
     partition: &Partition,
 ) -> Result<HashMap<String, BTreeMap<TopicPartition, OffsetAndMetadata>>, GroupError> {
     let mut committed = HashMap::new();
-    let (mut next, end) = (partition.log_start_offset(), partition.high_watermark());
-    while next < end {
-        let Some(slice) = partition.read(next, REPLAY_CHUNK)?.slice else { break };
-        let bytes = slice.read()?;
-        let before = next;
-        for found in batch::split(&bytes) {
-            let Ok(one) = found else { break };
-            let Ok(header) = batch::BatchHeader::parse(one) else { break };
-            next = next.max(header.last_offset() as u64 + 1);
-            if header.is_control() {
-                continue;
-            }
-            match record::decode_batch(one) {
-                Ok(records) => records.into_iter().for_each(|r| apply(&mut committed, r)),
-                Err(e) => {
-                    warn!(offset = header.base_offset(), error = %e, "skipping a batch of __consumer_offsets")
-                }
-            }
-        }
-        if next <= before {
-            warn!(offset = next, "__consumer_offsets stopped advancing; replay ends here");
-            break;
-        }
+    for r in Reader::from_log_start(partition, OFFSETS_TOPIC, 0).records() {
+        apply(&mut committed, r?);
     }
     Ok(committed)
 }

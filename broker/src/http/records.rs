@@ -51,8 +51,8 @@ use super::extract::{Json, Path, Query};
 use super::openapi::Route;
 use super::topics::unknown_topic;
 use super::{ApiError, AppState};
-use crate::log::record::{self, BatchBuilder, Compression, Header};
-use crate::log::{AppendError, Partition, ReadError, batch};
+use crate::log::record::{BatchBuilder, Compression, Header};
+use crate::log::{AppendError, Partition, ReadError, Reader, Stop};
 use crate::topic::is_internal;
 use crate::topics::{Position, TopicsError, offset_at};
 
@@ -489,15 +489,21 @@ async fn read(
         ))
     })?;
     let format = query.format;
-    let records =
-        blocking("reading records", move || read_records(&log, position, limit, format)).await?;
+    let topic = name.clone();
+    let records = blocking("reading records", move || {
+        read_records(&log, &topic, partition, position, limit, format)
+    })
+    .await?;
     Ok(axum::Json(Records { topic: name, partition, ..records }))
 }
 
-/// Reads up to `limit` records from `position`, decoding at most
-/// `MAX_READ_BYTES` of the log. Blocks on file reads.
+/// Reads up to `limit` records of partition `partition` of `topic` from
+/// `position` with the log reader, reading at most `MAX_READ_BYTES` of the log.
+/// Blocks on file reads.
 fn read_records(
     log: &Arc<Partition>,
+    topic: &str,
+    partition: u32,
     position: Position,
     limit: usize,
     format: Format,
@@ -507,63 +513,61 @@ fn read_records(
     if start < log_start_offset || start > high_watermark {
         return Err(out_of_range(start, log_start_offset, high_watermark));
     }
+    // The byte limit is hard: it bounds the memory a request takes.
+    let mut walk = Reader::new(log, topic, partition, start)
+        .max_bytes(MAX_READ_BYTES)
+        .strict_bytes()
+        .max_records(limit)
+        .records();
     let mut records = Vec::new();
-    let mut next = start;
-    let mut budget = MAX_READ_BYTES;
-    'read: while records.len() < limit && next < high_watermark && budget > 0 {
-        let Some(slice) = log.read(next, budget).map_err(read_error)?.slice else { break };
-        if slice.len > budget {
-            if records.is_empty() {
-                return Err(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "the batch holding offset {next} is {} bytes, more than the {} MiB a \
-                         request reads: read it with a Kafka client",
-                        slice.len,
-                        MAX_READ_BYTES >> 20
-                    ),
-                ));
-            }
+    for r in &mut walk {
+        let r = r.map_err(read_error)?;
+        // The answer is of the log as its high watermark above says.
+        if r.offset as u64 >= high_watermark {
             break;
         }
-        budget -= slice.len;
-        let bytes = slice
-            .read()
-            .map_err(|e| read_error(ReadError::Io { dir: log.dir().to_owned(), source: e }))?;
-        for found in batch::split(&bytes) {
-            let bytes = found.map_err(corrupt)?;
-            let header = batch::validate(bytes).map_err(corrupt)?;
-            if !header.is_control() {
-                for r in record::decode_batch(bytes).map_err(corrupt)? {
-                    if r.offset < next as i64 {
-                        continue;
-                    }
-                    if records.len() == limit {
-                        break 'read;
-                    }
-                    next = r.offset as u64 + 1;
-                    records.push(RecordView {
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        key: json_of(r.key.as_deref(), format),
-                        value: json_of(r.value.as_deref(), format),
-                        headers: r
-                            .headers
-                            .into_iter()
-                            .map(|h| (h.key, json_of(h.value.as_deref(), format)))
-                            .collect(),
-                    });
-                }
-            }
-            next = next.max(header.last_offset() as u64 + 1);
+        records.push(RecordView {
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: json_of(r.key.as_deref(), format),
+            value: json_of(r.value.as_deref(), format),
+            headers: r
+                .headers
+                .into_iter()
+                .map(|h| (h.key, json_of(h.value.as_deref(), format)))
+                .collect(),
+        });
+    }
+    match walk.stop() {
+        Some(Stop::Full { offset, size }) if records.is_empty() => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "the batch holding offset {offset} is {size} bytes, more than the {} MiB a \
+                     request reads: read it with a Kafka client",
+                    MAX_READ_BYTES >> 20
+                ),
+            ));
         }
+        // Else a client paging on would see an empty answer, at the same offset,
+        // for ever.
+        Some(Stop::Damaged { offset, damage }) if records.is_empty() => {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "the batch at offset {offset} is damaged ({damage}): nothing from it on can \
+                     be read until the log is repaired"
+                ),
+            ));
+        }
+        _ => {}
     }
     Ok(Records {
         topic: String::new(),
         partition: 0,
         log_start_offset,
         high_watermark,
-        next_offset: next,
+        next_offset: walk.next_offset().min(high_watermark),
         records,
     })
 }
@@ -602,11 +606,6 @@ fn read_error(e: ReadError) -> ApiError {
             ApiError::internal("reading the records")
         }
     }
-}
-
-fn corrupt(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "a stored batch does not decode");
-    ApiError::internal("decoding the records")
 }
 
 /// Milliseconds since the epoch.

@@ -12,6 +12,9 @@
 //!   append makes against them, and their snapshot file.
 //! - `partition`: append, read, offset-for-timestamp, retention, flushing.
 //! - `appends`: the signal an append sends readers waiting for records.
+//! - `reader`: the one walk over a partition's batches and records from an offset,
+//!   CRC-checked, with one rule for torn and corrupt batches; every caller that
+//!   looks inside batches uses it (Fetch sends them unread).
 //! - `flusher`: the background thread behind interval durability.
 //! - `config`: the settings a partition's log runs under.
 //!
@@ -35,6 +38,7 @@ pub mod flusher;
 pub mod index;
 pub mod partition;
 pub mod producers;
+pub mod reader;
 pub mod record;
 pub mod recovery;
 pub mod scan;
@@ -43,3 +47,4 @@ pub mod segment;
 pub use config::{Durability, LogConfig};
 pub use flusher::Flusher;
 pub use partition::{AppendError, AppendInfo, FileSlice, Partition, ReadError, ReadResult};
+pub use reader::{Reader, Stop};

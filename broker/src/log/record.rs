@@ -233,6 +233,13 @@ pub fn decode_batch(batch: &[u8]) -> Result<Vec<Record>, RecordError> {
     decode_records(&header, batch)
 }
 
+/// Decodes the records of one batch whose CRC and record count were already
+/// checked (by the log reader), without checking them again.
+pub(crate) fn decode_checked(batch: &[u8]) -> Result<Vec<Record>, RecordError> {
+    let header = BatchHeader::parse(batch)?;
+    decode_records(&header, batch)
+}
+
 /// Decodes concatenated batches (a fetched log slice), skipping control batches
 /// (transaction markers). A torn batch at the end is an error.
 pub fn decode_batches(bytes: &[u8]) -> Result<Vec<Record>, RecordError> {
@@ -247,7 +254,8 @@ pub fn decode_batches(bytes: &[u8]) -> Result<Vec<Record>, RecordError> {
     Ok(records)
 }
 
-/// Decodes the records of a batch that `batch::validate` accepted.
+/// Decodes the records of a batch that `batch::validate` accepted (the caller may
+/// have checked it long before).
 fn decode_records(header: &BatchHeader<&[u8]>, batch: &[u8]) -> Result<Vec<Record>, RecordError> {
     let codec = Compression::from_id(header.compression())?;
     let section = &batch[HEADER_LEN..];

@@ -23,6 +23,7 @@
 //! the same name shows them before its own.
 
 use std::collections::{HashMap, VecDeque};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,8 +34,8 @@ use weir_runtime::{LogLevel, Processor};
 
 use super::ProcessorError;
 use crate::broker::Broker;
-use crate::log::record::{self, BatchBuilder, Compression};
-use crate::log::{AppendError, Partition, ReadError, batch};
+use crate::log::record::{BatchBuilder, Compression};
+use crate::log::{AppendError, Partition, ReadError, Reader};
 use crate::storage::StorageError;
 use crate::topic::{TopicError, TopicSpec};
 
@@ -50,8 +51,6 @@ pub const SHIP_EVERY: Duration = Duration::from_millis(200);
 pub const LINES_PER_SECOND: f64 = 1_000.0;
 /// Lines a processor may store at once after a quiet spell.
 pub const BURST: f64 = 2_000.0;
-/// Bytes read at a time when the index is rebuilt.
-const REPLAY_CHUNK: usize = 1 << 20;
 /// A batch is appended once it holds this many bytes of lines.
 const MAX_BATCH_BYTES: usize = 256 << 10;
 
@@ -251,28 +250,20 @@ impl ProcessorLogs {
         };
         let mut entries = Vec::new();
         for run in runs {
-            let read = match self.partition.read(run.first, 1) {
-                Ok(read) => read,
-                // Retention deleted it since the index was pruned.
-                Err(ReadError::OffsetOutOfRange { .. }) => continue,
-                Err(ReadError::Io { dir, source }) => {
-                    return Err(ProcessorError::Io { path: dir, source });
-                }
-            };
-            let Some(slice) = read.slice else { continue };
-            let bytes = slice.read().map_err(ProcessorError::io(self.partition.dir()))?;
-            let records = match record::decode_batches(&bytes) {
-                Ok(records) => records,
-                Err(e) => {
-                    warn!(topic = LOGS_TOPIC, offset = run.first, error = %e, "skipping a batch of processor logs");
-                    continue;
-                }
-            };
-            for r in records {
+            // One batch: the run's, from its first line after `after`.
+            let from = run.first.max(after);
+            let count = (run.last + 1).saturating_sub(from) as usize;
+            let walk = Reader::new(&self.partition, LOGS_TOPIC, 0, from).max_bytes(1);
+            for r in walk.max_records(count).records() {
+                let r = match r {
+                    Ok(r) => r,
+                    // Retention deleted it since the index was pruned.
+                    Err(ReadError::OffsetOutOfRange { .. }) => break,
+                    Err(ReadError::Io { dir, source }) => {
+                        return Err(ProcessorError::Io { path: dir, source });
+                    }
+                };
                 let offset = r.offset as u64;
-                if offset < run.first || offset > run.last || offset < after {
-                    continue;
-                }
                 let Some(value) = r.value else { continue };
                 match serde_json::from_slice::<LogEntry>(&value) {
                     Ok(entry) => entries.push(LogEntry { seq: offset + 1, ..entry }),
@@ -338,50 +329,28 @@ impl Batch {
     }
 }
 
-/// Reads the whole topic and lists each processor's batches (a batch holds one
-/// processor's lines, keyed by its name). Undecodable batches are skipped.
+/// Reads the whole topic with the log reader and lists each processor's batches
+/// (a batch holds one processor's lines, keyed by its name). Batches without a
+/// name are skipped; a damaged batch ends the index, as the reader's rule says.
 fn replay(partition: &Partition) -> Result<HashMap<String, VecDeque<Run>>, ProcessorError> {
     let mut index: HashMap<String, VecDeque<Run>> = HashMap::new();
-    let (mut next, end) = (partition.log_start_offset(), partition.high_watermark());
-    while next < end {
-        let read = match partition.read(next, REPLAY_CHUNK) {
-            Ok(read) => read,
-            Err(ReadError::OffsetOutOfRange { log_start_offset, .. })
-                if log_start_offset > next =>
-            {
-                next = log_start_offset;
-                continue;
-            }
-            Err(ReadError::OffsetOutOfRange { .. }) => break,
-            Err(ReadError::Io { dir, source }) => {
-                return Err(ProcessorError::Io { path: dir, source });
-            }
-        };
-        let Some(slice) = read.slice else { break };
-        let bytes = slice.read().map_err(ProcessorError::io(partition.dir()))?;
-        let before = next;
-        for found in batch::split(&bytes) {
-            let Ok(one) = found else { break };
-            let Ok(header) = batch::BatchHeader::parse(one) else { break };
-            let run = Run { first: header.base_offset() as u64, last: header.last_offset() as u64 };
-            next = next.max(run.last + 1);
-            let key = record::decode_batch(one).ok().and_then(|r| r.into_iter().next()?.key);
-            match key.as_deref().map(std::str::from_utf8) {
-                Some(Ok(name)) => index.entry(name.to_owned()).or_default().push_back(run),
-                _ => warn!(
-                    topic = LOGS_TOPIC,
-                    offset = run.first,
-                    "skipping a batch without a processor name"
-                ),
-            }
+    for batch in Reader::from_log_start(partition, LOGS_TOPIC, 0).batches() {
+        let batch = batch.map_err(|e| match e {
+            ReadError::Io { dir, source } => ProcessorError::Io { path: dir, source },
+            e => ProcessorError::Io { path: partition.dir().into(), source: io::Error::other(e) },
+        })?;
+        if batch.is_control() {
+            continue;
         }
-        if next <= before {
-            warn!(
+        let run = Run { first: batch.base_offset(), last: batch.last_offset() };
+        let key = batch.records().ok().and_then(|r| r.into_iter().next()?.key);
+        match key.as_deref().map(std::str::from_utf8) {
+            Some(Ok(name)) => index.entry(name.to_owned()).or_default().push_back(run),
+            _ => warn!(
                 topic = LOGS_TOPIC,
-                offset = next,
-                "the log stopped advancing; indexing ends here"
-            );
-            break;
+                offset = run.first,
+                "skipping a batch without a processor name"
+            ),
         }
     }
     Ok(index)

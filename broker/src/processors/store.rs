@@ -16,9 +16,11 @@
 //! | last, always   | `o`                | the next input offset, u64 big-endian  |
 //!
 //! A commit with no state change still writes the `o` record. Loading a
-//! checkpoint replays the partition from its start: each batch that ends with an
-//! `o` record is applied whole; anything else is skipped with a warning (clients
-//! cannot produce to internal topics, so only damage makes one).
+//! checkpoint replays the partition from its start with the log reader
+//! (`crate::log::reader`): each batch that ends with an `o` record is applied
+//! whole; any other batch is skipped with a warning (clients cannot produce to
+//! internal topics, so only a bug makes one). A damaged batch ends the replay, as
+//! the reader's rule says: the checkpoint is the last commit before it.
 //!
 //! The changelog is the truth. After each commit the offset is also committed for
 //! the consumer group named like the processor (through the coordinator's offset
@@ -33,7 +35,6 @@
 //! of both, like any acknowledged write.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,7 +48,7 @@ use weir_runtime::store::{
 use crate::broker::Broker;
 use crate::group::{OffsetAndMetadata, TopicPartition};
 use crate::log::record::{self, BatchBuilder, Compression, Record};
-use crate::log::{AppendError, Partition, ReadError, batch};
+use crate::log::{AppendError, Partition, ReadError, Reader, Stop};
 use crate::storage::{Storage, StorageError};
 use crate::topic::{TopicError, TopicSpec, is_internal};
 
@@ -58,8 +59,6 @@ pub const STATE_TOPIC_PREFIX: &str = "__weir_state.";
 const OFFSET_KEY: &[u8] = b"o";
 /// The byte put before a user's key in a state record's key.
 const STATE_KEY_PREFIX: u8 = b's';
-/// How much of a changelog one replay read asks for.
-const REPLAY_CHUNK: usize = 1 << 20;
 /// How long a `wait` on a partition that does not exist sleeps.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
@@ -183,38 +182,28 @@ impl LogStore for BrokerStore {
         max_bytes: usize,
     ) -> Result<Vec<InputRecord>, StoreError> {
         let log = self.partition(topic, partition)?;
+        let mut walk = Reader::new(&log, topic, partition, offset)
+            .max_bytes(max_bytes.max(1))
+            .max_records(max_records.max(1))
+            .records();
         let mut records = Vec::new();
         let mut bytes = 0;
-        // Reads return whole batches from the one holding `next`: records before
-        // `offset` are skipped, and a read that held only those (or control
-        // batches) is followed by the next one.
-        let mut next = offset;
-        loop {
-            let step =
-                walk_batches(&log, topic, partition, next, max_bytes.max(1), |base, one| {
-                    let decoded = record::decode_batch(one)
-                        .map_err(|e| corrupt(topic, partition, base, &e))?;
-                    for r in decoded.into_iter().filter(|r| r.offset as u64 >= offset) {
-                        let size = record_size(&r);
-                        if records.len() >= max_records.max(1)
-                            || (!records.is_empty() && bytes + size > max_bytes)
-                        {
-                            return Ok(ControlFlow::Break(()));
-                        }
-                        bytes += size;
-                        records.push(input_record(r));
-                    }
-                    Ok(ControlFlow::Continue(()))
-                })?;
-            match step {
-                Walked::Advanced { next: after, high_watermark }
-                    if records.is_empty() && after < high_watermark && after > next =>
-                {
-                    next = after;
-                }
-                _ => return Ok(records),
+        for r in &mut walk {
+            let r = r.map_err(|e| read_error(topic, partition, e))?;
+            // Always one record, then as many as fit.
+            let size = record_size(&r);
+            if !records.is_empty() && bytes + size > max_bytes {
+                break;
             }
+            bytes += size;
+            records.push(input_record(r));
         }
+        // Damage right at `offset` would otherwise look like the end of the log:
+        // an error keeps the worker retrying, with the reason in its status.
+        if let (true, Some(Stop::Damaged { offset, damage })) = (records.is_empty(), walk.stop()) {
+            return Err(damaged(topic, partition, *offset, damage));
+        }
+        Ok(records)
     }
 
     fn wait(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> bool {
@@ -323,78 +312,18 @@ impl LogStore for BrokerStore {
 /// Rebuilds a checkpoint from a changelog partition, from its start.
 fn replay(log: &Partition, topic: &str, partition: u32) -> Result<Checkpoint, StoreError> {
     let mut checkpoint = Checkpoint::default();
-    let (mut next, end) = (log.log_start_offset(), log.high_watermark());
-    while next < end {
-        let step = walk_batches(log, topic, partition, next, REPLAY_CHUNK, |base, one| {
-            match record::decode_batch(one) {
-                Ok(records) => apply_commit(&mut checkpoint, records, topic, partition),
-                Err(e) => warn!(topic, partition, offset = base, error = %e,
-                    "skipping an undecodable batch of a state changelog"),
-            }
-            Ok(ControlFlow::Continue(()))
-        })?;
-        match step {
-            Walked::Advanced { next: after, .. } if after > next => next = after,
-            Walked::Advanced { .. } => {
-                warn!(
-                    topic,
-                    partition,
-                    offset = next,
-                    "state changelog stopped advancing; replay ends here"
-                );
-                break;
-            }
-            Walked::End | Walked::Stopped => break,
+    for batch in Reader::from_log_start(log, topic, partition).batches() {
+        let batch = batch.map_err(|e| read_error(topic, partition, e))?;
+        if batch.is_control() {
+            continue;
+        }
+        match batch.records() {
+            Ok(records) => apply_commit(&mut checkpoint, records, topic, partition),
+            Err(e) => warn!(topic, partition, offset = batch.base_offset(), error = %e,
+                "skipping an undecodable batch of a state changelog"),
         }
     }
     Ok(checkpoint)
-}
-
-/// How a [`walk_batches`] ended.
-enum Walked {
-    /// Nothing at or after the offset.
-    End,
-    /// The visitor stopped it.
-    Stopped,
-    /// Every batch of the read was visited: `next` is the offset after the last.
-    Advanced {
-        /// The offset after the last batch read.
-        next: u64,
-        /// The partition's high watermark at the read.
-        high_watermark: u64,
-    },
-}
-
-/// Reads whole batches from the one holding `from` (about `max_bytes` of
-/// them) and hands each data batch to `visit` with its base offset; control
-/// batches are skipped. The one loop behind `read` and changelog replay.
-fn walk_batches(
-    log: &Partition,
-    topic: &str,
-    partition: u32,
-    from: u64,
-    max_bytes: usize,
-    mut visit: impl FnMut(u64, &[u8]) -> Result<ControlFlow<()>, StoreError>,
-) -> Result<Walked, StoreError> {
-    let read = log.read(from, max_bytes).map_err(|e| read_error(topic, partition, e))?;
-    let Some(slice) = read.slice else { return Ok(Walked::End) };
-    let data = slice.read().map_err(|e| {
-        StoreError::Unavailable(format!("reading {topic}-{partition} at offset {from}: {e}"))
-    })?;
-    let mut next = from;
-    for found in batch::split(&data) {
-        let one = found.map_err(|e| corrupt(topic, partition, next, &e))?;
-        let header =
-            batch::BatchHeader::parse(one).map_err(|e| corrupt(topic, partition, next, &e))?;
-        next = header.last_offset() as u64 + 1;
-        if header.is_control() {
-            continue;
-        }
-        if visit(header.base_offset() as u64, one)?.is_break() {
-            return Ok(Walked::Stopped);
-        }
-    }
-    Ok(Walked::Advanced { next, high_watermark: read.high_watermark })
 }
 
 /// Applies one commit (one batch) whole, or skips it if it does not end with an
@@ -470,9 +399,10 @@ fn read_error(topic: &str, partition: u32, e: ReadError) -> StoreError {
     }
 }
 
-fn corrupt(topic: &str, partition: u32, offset: u64, e: &dyn std::fmt::Display) -> StoreError {
+fn damaged(topic: &str, partition: u32, offset: u64, e: &dyn std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!(
-        "{topic}-{partition} holds a batch at offset {offset} that cannot be decoded: {e}"
+        "{topic}-{partition} holds a damaged batch at offset {offset} ({e}): records from it on \
+         cannot be read; the worker retries until the log is repaired (see the broker's log)"
     ))
 }
 

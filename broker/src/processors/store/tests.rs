@@ -273,3 +273,45 @@ fn appends_split_at_the_topics_batch_limit_and_refuse_a_record_over_it() {
     assert!(refused.to_string().contains("max.message.bytes"), "{refused}");
     assert_eq!(log.high_watermark(), 10);
 }
+
+/// Flips a byte near the end of batch `index` (from 0) of segment 0, under the
+/// open partition.
+fn damage_batch(dir: &Path, topic: &str, index: usize) {
+    let log = segment_path(&partition_dir(dir, topic, 0), 0, "log");
+    let bytes = fs::read(&log).unwrap();
+    let mut end = 0;
+    for _ in 0..=index {
+        end += crate::log::batch::BatchHeader::parse(&bytes[end..]).unwrap().total_len();
+    }
+    let file = OpenOptions::new().write(true).open(&log).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[bytes[end - 2] ^ 0x10], end as u64 - 2)
+        .unwrap();
+}
+
+#[test]
+fn a_damaged_batch_ends_reads_and_replays_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, store) = open(dir.path());
+    topic(&broker, "orders", 1);
+    for first in [0, 2, 4] {
+        append_batch(&broker, "orders", first, 2, Compression::None);
+    }
+    damage_batch(dir.path(), "orders", 1);
+    assert_eq!(offsets(&store.read("orders", 0, 0, 100, 1 << 20).unwrap()), [0, 1]);
+    // At the damage a read is an error, so the worker retries rather than idles.
+    let e = store.read("orders", 0, 2, 100, 1 << 20).unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Unavailable(m) if m.contains("damaged batch at offset 2")),
+        "{e}"
+    );
+    assert_eq!(offsets(&store.read("orders", 0, 4, 100, 1 << 20).unwrap()), [4, 5]);
+
+    create_state_topic(&broker.storage, "p", 1).unwrap();
+    for next in [10u64, 20, 30] {
+        let value = next.to_string();
+        store.commit("p", 0, &commit(next, &[("a", Some(value.as_str()))])).unwrap();
+    }
+    damage_batch(dir.path(), &state_topic("p"), 1);
+    let want = Checkpoint { next_offset: Some(10), state: state(&[("a", "10")]) };
+    assert_eq!(store.load_checkpoint("p", 0).unwrap(), want, "the last commit before it");
+}
