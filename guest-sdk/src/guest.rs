@@ -133,6 +133,7 @@ pub(crate) fn send_one(record: &OutputRecord<'_>) -> Result<(), EmitError> {
         value: record.value,
         headers: &record.headers,
         partition: record.partition,
+        timestamp: record.timestamp,
     };
     wit_emit::send(wit).map_err(emit_error)
 }

@@ -1,14 +1,19 @@
 //! Emitted records, buffered in the guest (wasm32 only) and handed to the host in
 //! one `send-packed` call at the end of each `process` call instead of a host call
-//! per record. Keys and values are copied into one buffer; the declared outputs
+//! per record. The outbox is the WIT `packed-output` itself: keys, values and
+//! headers are copied into one buffer, and the records and headers are kept as
+//! the binding's `packed-output-entry` and `packed-header`, whose lists (integers
+//! only) are handed to the host as they lie in memory. The declared outputs
 //! (asked of the host once) let `emit` refuse an undeclared topic or a missing
 //! partition at once — such a record goes to the host's `send`, which records the
 //! violation and gives the reason.
 
 use std::cell::RefCell;
-use std::ops::Range;
 
 use crate::guest::bindings::weir::processor::emit as wit_emit;
+use crate::guest::bindings::weir::processor::types::{
+    PackedHeader, PackedOutput, PackedOutputEntry, Span,
+};
 use crate::{EmitError, OutputRecord};
 
 /// Flush when this many records are buffered.
@@ -16,36 +21,50 @@ const FLUSH_RECORDS: usize = 4096;
 /// Flush when this many bytes are buffered.
 const FLUSH_BYTES: usize = 4 << 20;
 
-/// One buffered record: its parts as ranges of `Outbox::data`.
-struct Entry {
-    topic: usize,
-    key: Option<Range<usize>>,
-    value: Option<Range<usize>>,
-    headers: Vec<(Range<usize>, Option<Range<usize>>)>,
-    partition: Option<u32>,
-}
+/// The `partition` of a record without one (see `packed-output-entry`).
+const NO_PARTITION: i32 = -1;
+/// The `timestamp` of a record without one: the host stamps its own.
+const NO_TIMESTAMP: i64 = i64::MIN;
+/// A null span.
+const NULL: Span = Span { start: 0, len: -1 };
 
 /// The buffer.
 #[derive(Default)]
 struct Outbox {
     /// The declared outputs and their partition counts, asked of the host once.
     outputs: Option<Vec<(String, u32)>>,
-    /// Keys, values and header values, back to back.
-    data: Vec<u8>,
-    /// The records, in emit order.
-    entries: Vec<Entry>,
+    /// Keys, values, header names and header values, back to back.
+    buffer: Vec<u8>,
+    /// The records, in emit order, their parts spans of `buffer`.
+    records: Vec<PackedOutputEntry>,
+    /// The records' headers, each record's in a run.
+    headers: Vec<PackedHeader>,
+}
+
+impl Outbox {
+    fn clear(&mut self) {
+        self.buffer.clear();
+        self.records.clear();
+        self.headers.clear();
+    }
 }
 
 std::thread_local! {
     static OUTBOX: RefCell<Outbox> = RefCell::default();
 }
 
-fn push(data: &mut Vec<u8>, bytes: Option<&[u8]>) -> Option<Range<usize>> {
-    bytes.map(|b| {
-        let start = data.len();
-        data.extend_from_slice(b);
-        start..data.len()
-    })
+/// Appends `bytes` to `buffer`; their span, or a null one.
+fn push(buffer: &mut Vec<u8>, bytes: Option<&[u8]>) -> Span {
+    match bytes {
+        None => NULL,
+        Some(b) => {
+            // Guest memory is under 4 GiB and a flush comes at 4 MiB, so a span
+            // of one record's part fits (the host checks every span anyway).
+            let start = buffer.len() as u32;
+            buffer.extend_from_slice(b);
+            Span { start, len: b.len() as i32 }
+        }
+    }
 }
 
 /// Buffers `record`, or has the host refuse it.
@@ -54,21 +73,31 @@ pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
         let outputs = outbox.outputs.get_or_insert_with(|| {
             wit_emit::outputs().into_iter().map(|o| (o.name, o.partitions)).collect()
         });
-        let topic = outputs.iter().position(|(name, _)| name == record.topic);
+        let output = outputs.iter().position(|(name, _)| name == record.topic)?;
         // An undeclared topic or missing partition: the host's `send` refuses it.
-        let topic = topic.filter(|&t| record.partition.is_none_or(|p| p < outputs[t].1))?;
-        let key = push(&mut outbox.data, record.key);
-        let value = push(&mut outbox.data, record.value);
-        let headers = record
-            .headers
-            .iter()
-            .map(|h| {
-                let name = push(&mut outbox.data, Some(h.key.as_bytes())).unwrap_or_default();
-                (name, push(&mut outbox.data, h.value))
-            })
-            .collect();
-        outbox.entries.push(Entry { topic, key, value, headers, partition: record.partition });
-        Some(outbox.entries.len() >= FLUSH_RECORDS || outbox.data.len() >= FLUSH_BYTES)
+        let partition = match record.partition {
+            None => NO_PARTITION,
+            Some(p) if p < outputs[output].1 => i32::try_from(p).ok()?,
+            Some(_) => return None,
+        };
+        let headers_start = outbox.headers.len() as u32;
+        for h in &record.headers {
+            let key = push(&mut outbox.buffer, Some(h.key.as_bytes()));
+            let value = push(&mut outbox.buffer, h.value);
+            outbox.headers.push(PackedHeader { key, value });
+        }
+        let key = push(&mut outbox.buffer, record.key);
+        let value = push(&mut outbox.buffer, record.value);
+        outbox.records.push(PackedOutputEntry {
+            output: output as u32,
+            key,
+            value,
+            headers_start,
+            headers_count: record.headers.len() as u32,
+            partition,
+            timestamp: record.timestamp.unwrap_or(NO_TIMESTAMP),
+        });
+        Some(outbox.records.len() >= FLUSH_RECORDS || outbox.buffer.len() >= FLUSH_BYTES)
     });
     match full {
         None => crate::guest::send_one(record),
@@ -81,43 +110,21 @@ pub(crate) fn emit(record: &OutputRecord<'_>) -> Result<(), EmitError> {
 /// refusal, the index of the refused record in this flush and the reason.
 pub(crate) fn flush() -> Result<(), (u32, EmitError)> {
     OUTBOX.with_borrow_mut(|outbox| {
-        if outbox.entries.is_empty() {
+        if outbox.records.is_empty() {
             return Ok(());
         }
-        // Layout: see `send-packed` in runtime/wit/processor.wit.
-        let span = |r: &Option<Range<usize>>| match r {
-            Some(r) => [r.start as u32, (r.end - r.start) as u32 + 1],
-            None => [0, 0],
+        let packed = PackedOutput {
+            buffer: &outbox.buffer,
+            records: &outbox.records,
+            headers: &outbox.headers,
         };
-        let mut records = Vec::with_capacity(outbox.entries.len() * 8);
-        let mut headers = Vec::new();
-        for e in &outbox.entries {
-            let [key_start, key_len] = span(&e.key);
-            let [value_start, value_len] = span(&e.value);
-            let first_header = (headers.len() / 4) as u32;
-            for (name, value) in &e.headers {
-                let [value_start, value_len] = span(value);
-                headers.extend([name.start as u32, (name.end - name.start) as u32]);
-                headers.extend([value_start, value_len]);
-            }
-            records.extend([e.topic as u32, key_start, key_len, value_start, value_len]);
-            records.extend([
-                first_header,
-                e.headers.len() as u32,
-                e.partition.map_or(0, |p| p + 1),
-            ]);
-        }
-        let result = wit_emit::send_packed(&outbox.data, &records, &headers);
-        outbox.entries.clear();
-        outbox.data.clear();
+        let result = wit_emit::send_packed(packed);
+        outbox.clear();
         result.map_err(|(i, e)| (i, crate::guest::emit_error(e)))
     })
 }
 
 /// Drops every buffered record (the call failed).
 pub(crate) fn discard() {
-    OUTBOX.with_borrow_mut(|outbox| {
-        outbox.entries.clear();
-        outbox.data.clear();
-    });
+    OUTBOX.with_borrow_mut(Outbox::clear);
 }

@@ -133,12 +133,22 @@ pub struct OutputRecord<'a> {
     pub(crate) headers: Vec<HeaderRef<'a>>,
     /// An explicit partition instead of the key hash.
     pub(crate) partition: Option<u32>,
+    /// An explicit timestamp (ms since the epoch) instead of the host's
+    /// processing time for the batch.
+    pub(crate) timestamp: Option<i64>,
 }
 
 impl<'a> OutputRecord<'a> {
     /// A record to `topic` with no key, value or headers.
     pub fn new(topic: &'a str) -> Self {
-        Self { topic, key: None, value: None, headers: Vec::new(), partition: None }
+        Self {
+            topic,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            partition: None,
+            timestamp: None,
+        }
     }
 
     /// With this key.
@@ -172,7 +182,16 @@ impl<'a> OutputRecord<'a> {
         self
     }
 
-    /// The same key, value and headers as `record`, to `topic`.
+    /// With this timestamp (ms since the epoch; e.g. an input record's, to keep
+    /// event time) instead of the host's processing time for the batch.
+    pub fn timestamp(mut self, timestamp: i64) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// The same key, value and headers as `record`, to `topic` (with the host's
+    /// timestamp and the key's partition: add [`Self::timestamp`] and
+    /// [`Self::partition`] to keep the input's).
     pub fn copy_of(topic: &'a str, record: &'a Record) -> Self {
         let out =
             Self { key: record.key.as_deref(), value: record.value.as_deref(), ..Self::new(topic) };

@@ -49,6 +49,9 @@ pub struct Emitted {
     pub headers: Vec<Header>,
     /// The explicit partition, if the processor chose one.
     pub partition: Option<u32>,
+    /// The explicit timestamp, if the processor chose one (else the host stamps
+    /// its processing time).
+    pub timestamp: Option<i64>,
 }
 
 impl Emitted {
@@ -203,6 +206,7 @@ impl TestContext {
             value: record.value.map(<[u8]>::to_vec),
             headers: record.headers.iter().map(owned).collect(),
             partition: record.partition,
+            timestamp: record.timestamp,
         });
         Ok(())
     }
@@ -264,6 +268,17 @@ mod tests {
         assert_eq!(ctx.emit("out", "k", "v"), Err(EmitError::OutputLimit));
         assert_eq!(test.emitted().len(), 2);
         assert_eq!(test.emitted()[0].headers, [Header { key: "h".into(), value: None }]);
+    }
+
+    #[test]
+    fn emitted_records_keep_an_explicit_partition_and_timestamp() {
+        let mut test = TestContext::new().with_output_partitions("out", 4);
+        let mut ctx = test.context();
+        ctx.emit_record(&OutputRecord::new("out").partition(3).timestamp(-5)).unwrap();
+        ctx.emit("out", "k", "v").unwrap();
+        let [explicit, default] = test.emitted() else { panic!("expected two records") };
+        assert_eq!((explicit.partition, explicit.timestamp), (Some(3), Some(-5)));
+        assert_eq!((default.partition, default.timestamp), (None, None));
     }
 
     #[test]

@@ -135,8 +135,6 @@ impl Runtime {
         limits::add_wasi(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         bindings::Processor::add_to_linker::<Host, HasSelf<Host>>(&mut linker, |h| h)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
-        crate::fast_emit::add_to_linker(&mut linker)
-            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         if let Some(dir) = &options.cache_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|source| RuntimeError::Cache { path: dir.clone(), source })?;

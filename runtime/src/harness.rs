@@ -42,13 +42,33 @@ impl Harness {
     /// Calls `process` with `batch` (passed as a worker passes it) and returns
     /// the records it emitted.
     pub fn process(&mut self, batch: &[InputRecord]) -> Result<Vec<OutputRecord>, String> {
+        let routed = self.process_routed(batch)?;
+        Ok(routed.into_iter().map(|(_, record)| record).collect())
+    }
+
+    /// `process`, returning each emitted record with its output partition.
+    pub fn process_routed(
+        &mut self,
+        batch: &[InputRecord],
+    ) -> Result<Vec<(u32, OutputRecord)>, String> {
         let result = self.instance.process(batch);
         let host = self.instance.host();
-        let emitted = host.batch_emitted.drain(..).map(|e| e.record).collect();
+        let emitted = host.batch_emitted.drain(..).map(|e| (e.partition, e.record)).collect();
         host.batch_emitted_bytes = 0;
         let changes = host.state.take_batch();
         host.state.committed(changes);
         result.map(|()| emitted).map_err(|e: CallError| e.message().to_string())
+    }
+
+    /// From now on serves input partition `input` and gives every output
+    /// `partitions` partitions (call it before the first batch: the SDK asks
+    /// for the outputs once).
+    pub fn with_partitions(mut self, input: u32, partitions: u32) -> Self {
+        let host = self.instance.host();
+        host.partition = input;
+        host.outputs =
+            host.outputs.iter().map(|o| Output { topic: o.topic.clone(), partitions }).collect();
+        self
     }
 
     /// From now on passes batches to `process` record by record even if the

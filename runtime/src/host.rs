@@ -2,18 +2,18 @@
 //! grants: `emit` (checked against the declared outputs and the batch's caps),
 //! `state` (the worker's layered state) and `log` (capped lines).
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::weir::processor::{emit, log, state, types};
-use crate::bindings::{self, LogLevel};
+use crate::bindings::{self, LogLevel, PackedOutput};
 use crate::guest_io::GuestOutput;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::logs::{LogBuffer, LogLevel as Level};
+use crate::packed_output::{Unpacked, Unpacker};
 use crate::state::State;
 use crate::store::{Header, OutputRecord};
 
@@ -77,11 +77,9 @@ pub struct Host {
     pub call_log_lines: u32,
     /// Lines dropped in this call for passing the cap.
     pub call_log_dropped: u32,
-    /// Wall-clock ms stamped on emitted records (set by the host per batch).
+    /// Wall-clock ms stamped on emitted records that carry no timestamp (set
+    /// by the host per batch).
     pub now_ms: i64,
-    /// Where emitted keys and values are copied out of guest memory: slices of
-    /// one buffer, so a record costs no allocation of its own.
-    pub arena: RefCell<BytesMut>,
 }
 
 impl std::fmt::Debug for Host {
@@ -179,17 +177,6 @@ impl Host {
         self.emit_to(output, partition, record)
     }
 
-    /// Emits unpacked `send-packed` records in order; on a refusal, its index.
-    pub fn emit_unpacked(
-        &mut self,
-        records: Vec<crate::fast_emit::Unpacked>,
-    ) -> Result<(), (u32, emit::EmitError)> {
-        for (i, (output, partition, record)) in records.into_iter().enumerate() {
-            self.emit_to(output, partition, record).map_err(|e| (i as u32, e))?;
-        }
-        Ok(())
-    }
-
     /// `emit` to the declared output with index `output`.
     pub fn emit_to(
         &mut self,
@@ -248,9 +235,9 @@ impl Host {
     }
 }
 
-/// The generated binding of `emit.send`; the linker shadows it with
-/// `fast_emit::send`, which copies from guest memory without allocating per
-/// record. Kept so the generated linker code is complete.
+/// `send` and `send-batch` take records lifted into owned buffers, which become
+/// `Bytes` without another copy; `send-packed`, what the Rust SDK uses, copies
+/// a whole batch's bytes once and slices them (see `packed_output`).
 impl emit::Host for Host {
     fn send(&mut self, record: bindings::OutputRecord) -> Result<(), emit::EmitError> {
         let output = OutputRecord {
@@ -261,7 +248,7 @@ impl emit::Host for Host {
                 .into_iter()
                 .map(|h| Header { key: h.key, value: h.value.map(Bytes::from) })
                 .collect(),
-            timestamp: self.now_ms,
+            timestamp: record.timestamp.unwrap_or(self.now_ms),
         };
         self.emit(&record.topic, record.partition, output)
     }
@@ -273,21 +260,6 @@ impl emit::Host for Host {
             .collect()
     }
 
-    fn send_packed(
-        &mut self,
-        data: Vec<u8>,
-        records: Vec<u32>,
-        headers: Vec<u32>,
-    ) -> Result<(), (u32, emit::EmitError)> {
-        match crate::fast_emit::unpack(&Bytes::from(data), &records, &headers, self.now_ms) {
-            Ok(unpacked) => self.emit_unpacked(unpacked),
-            Err(e) => {
-                self.violation.get_or_insert_with(|| format!("{e:#}"));
-                Err((0, emit::EmitError::OutputLimit))
-            }
-        }
-    }
-
     fn send_batch(
         &mut self,
         records: Vec<bindings::OutputRecord>,
@@ -296,6 +268,21 @@ impl emit::Host for Host {
             emit::Host::send(self, record).map_err(|e| (i as u32, e))?;
         }
         Ok(())
+    }
+
+    fn send_packed(
+        &mut self,
+        batch: PackedOutput,
+    ) -> wasmtime::Result<Result<(), (u32, emit::EmitError)>> {
+        let PackedOutput { buffer, records, headers } = batch;
+        let unpacker = Unpacker::new(buffer, headers, self.now_ms);
+        for (i, entry) in records.iter().enumerate() {
+            let Unpacked { output, partition, record } = unpacker.record(i, entry)?;
+            if let Err(e) = self.emit_to(output, partition, record) {
+                return Ok(Err((i as u32, e)));
+            }
+        }
+        Ok(Ok(()))
     }
 }
 

@@ -203,7 +203,6 @@ pub fn new_host(
         call_log_lines: 0,
         call_log_dropped: 0,
         now_ms: 0,
-        arena: Default::default(),
     }
 }
 

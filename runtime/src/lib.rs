@@ -8,8 +8,9 @@
 //!   and compiled [`Module`]s.
 //! - `limits`: the sandbox policy in one place (memory, CPU deadline, output
 //!   caps, WASI with nothing granted).
-//! - `host`: the imports' host side (emit, state, log) and per-call bookkeeping;
-//!   `fast_emit` lifts emitted records as views of guest memory.
+//! - `host`: the imports' host side (emit, state, log), each import implemented
+//!   once on the generated traits, and per-call bookkeeping; `packed_output`
+//!   unpacks `send-packed`'s records as slices of one copy of their bytes.
 //! - `instance`: one live instance and calls into it.
 //! - `worker`: the per-(processor, partition) loop: read, process, append,
 //!   commit; retries, splitting, dead letters.
@@ -22,7 +23,6 @@
 
 pub mod bindings;
 mod engine;
-mod fast_emit;
 mod guest_io;
 pub mod harness;
 mod host;
@@ -31,6 +31,7 @@ pub mod limits;
 mod logs;
 pub mod manifest;
 pub mod memory;
+mod packed_output;
 pub mod partitioner;
 mod processor;
 mod state;

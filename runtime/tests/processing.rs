@@ -260,31 +260,64 @@ fn packed_and_record_by_record_batches_carry_the_same_records() {
             timestamp: -5,
             key: Some("k".into()),
             value: Some(vec![0u8, 255, 1].into()),
-            headers: vec![header("a", Some(b"1")), header("a", None), header("é", Some(b""))],
+            headers: vec![
+                header("a", Some(b"1")),
+                header("a", None),
+                header("é", Some(b"")),
+                header("a", Some(b"3")),
+            ],
         },
         InputRecord {
             offset: 9,
             timestamp: 2,
             key: Some("".into()),
             value: Some("v".into()),
+            headers: vec![header("", Some(b"x"))],
+        },
+        InputRecord {
+            offset: 10,
+            timestamp: i64::MAX,
+            key: Some(vec![0u8; 300].into()),
+            value: Some(vec![9u8; 5000].into()),
             headers: vec![],
         },
     ];
-    let config = [("output".to_string(), "out".to_string())];
     let limits = weir_runtime::Limits::default();
-    let mut packed = Harness::new(&module, limits, &["out"], &config).unwrap();
-    let mut typed = Harness::new(&module, limits, &["out"], &config).unwrap().typed_only();
-    let from_packed = packed.process(&batch).unwrap();
-    let from_typed = typed.process(&batch).unwrap();
-    assert_eq!(from_packed.len(), 3);
-    for (out, input) in from_packed.iter().zip(&batch) {
+    // `keep = input`: the guest sets each output's timestamp and partition
+    // (input partition 5 of 8, which the keys' hash would not all pick).
+    let config =
+        [("output".to_string(), "out".to_string()), ("keep".to_string(), "input".to_string())];
+    let harness =
+        || Harness::new(&module, limits, &["out"], &config).unwrap().with_partitions(5, 8);
+    let from_packed = harness().process_routed(&batch).unwrap();
+    let from_typed = harness().typed_only().process_routed(&batch).unwrap();
+    assert_eq!(from_packed.len(), batch.len());
+    for ((partition, out), input) in from_packed.iter().zip(&batch) {
+        assert_eq!(*partition, 5);
+        assert_eq!(
+            (&out.key, &out.value, &out.headers, out.timestamp),
+            (&input.key, &input.value, &input.headers, input.timestamp)
+        );
+    }
+    assert_eq!(from_packed, from_typed);
+
+    // Without `keep`: the key picks the partition and the host stamps the time.
+    let config = [("output".to_string(), "out".to_string())];
+    let mut plain = Harness::new(&module, limits, &["out"], &config).unwrap().with_partitions(5, 8);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let from_plain = plain.process_routed(&batch).unwrap();
+    for ((partition, out), input) in from_plain.iter().zip(&batch) {
+        let by_key = match &input.key {
+            Some(key) => weir_runtime::partitioner::partition_for_key(key, 8),
+            None => 5,
+        };
+        assert_eq!(*partition, by_key);
         assert_eq!(
             (&out.key, &out.value, &out.headers),
             (&input.key, &input.value, &input.headers)
         );
+        // The harness stamps its creation time on every record of the batch.
+        assert!(out.timestamp <= before.as_millis() as i64);
+        assert_eq!(out.timestamp, from_plain[0].1.timestamp);
     }
-    let strip = |v: Vec<weir_runtime::OutputRecord>| {
-        v.into_iter().map(|r| (r.key, r.value, r.headers)).collect::<Vec<_>>()
-    };
-    assert_eq!(strip(from_packed), strip(from_typed));
 }

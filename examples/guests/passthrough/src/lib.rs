@@ -1,21 +1,36 @@
 //! Passthrough: emits every input record unchanged (key, value, headers) to the
 //! topic named by the config's `output` (required). The SDK overhead benchmark.
+//! With `keep = input` it also keeps each record's timestamp and partition
+//! (else the host stamps its processing time and the key picks the partition).
 
-use weir_sdk::{Config, Context, Error, Processor, Record};
+use weir_sdk::{Config, Context, Error, OutputRecord, Processor, Record};
 
 /// The passthrough processor.
 #[derive(Debug)]
 pub struct Passthrough {
     /// Where every record goes.
     output: String,
+    /// Whether outputs keep the input's timestamp and partition.
+    keep_input: bool,
 }
 
 impl Processor for Passthrough {
     fn init(config: &Config) -> Result<Self, Error> {
-        Ok(Self { output: config.require("output")?.to_owned() })
+        let keep_input = match config.get("keep") {
+            None => false,
+            Some("input") => true,
+            Some(other) => return Err(Error::msg(format!("keep must be `input`, not {other:?}"))),
+        };
+        Ok(Self { output: config.require("output")?.to_owned(), keep_input })
     }
 
     fn process(&mut self, record: &Record, ctx: &mut Context<'_>) -> Result<(), Error> {
+        if self.keep_input {
+            let out = OutputRecord::copy_of(&self.output, record)
+                .timestamp(record.timestamp)
+                .partition(record.partition);
+            return Ok(ctx.emit_record(&out)?);
+        }
         Ok(ctx.forward(&self.output, record)?)
     }
 }
