@@ -66,8 +66,15 @@ impl Harness {
     pub fn with_partitions(mut self, input: u32, partitions: u32) -> Self {
         let host = self.instance.host();
         host.partition = input;
-        host.outputs =
-            host.outputs.iter().map(|o| Output { topic: o.topic.clone(), partitions }).collect();
+        host.outputs = host
+            .outputs
+            .iter()
+            .map(|o| Output {
+                topic: o.topic.clone(),
+                partitions,
+                max_batch_bytes: o.max_batch_bytes,
+            })
+            .collect();
         self
     }
 
