@@ -36,7 +36,8 @@ use weir_runtime::{PartitionStatus, ProcessorState};
 use super::AppState;
 use super::openapi::Route;
 use crate::broker::Broker;
-use crate::metrics::{CONTENT_TYPE, Exposition, Kind, Metrics, TrafficSnapshot};
+use crate::log::traffic::TrafficSnapshot;
+use crate::metrics::{CONTENT_TYPE, Exposition, Kind, Metrics};
 use crate::processors::ProcessorInfo;
 
 /// The metrics route.

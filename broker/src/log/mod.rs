@@ -15,6 +15,7 @@
 //! - `reader`: the one walk over a partition's batches and records from an offset,
 //!   CRC-checked, with one rule for torn and corrupt batches; every caller that
 //!   looks inside batches uses it (Fetch sends them unread).
+//! - `traffic`: bytes and records in and out of a partition, for metrics.
 //! - `flusher`: the background thread behind interval durability.
 //! - `config`: the settings a partition's log runs under.
 //!
@@ -43,6 +44,7 @@ pub mod record;
 pub mod recovery;
 pub mod scan;
 pub mod segment;
+pub mod traffic;
 
 pub use config::{Durability, LogConfig};
 pub use flusher::Flusher;

@@ -36,7 +36,7 @@ use super::record;
 use super::recovery::{self, Recovered};
 use super::scan::{ScanError, Scanner};
 use super::segment::{Segment, Truncation};
-use crate::metrics::PartitionTraffic;
+use super::traffic::PartitionTraffic;
 
 /// Why an append was refused. Nothing of a refused request is written, except on
 /// `Io`, where the batches before the failing one may be.
