@@ -307,6 +307,15 @@ impl Worker {
     fn process_batch(&mut self, records: Vec<InputRecord>) -> Result<(), Interrupt> {
         let started = Instant::now();
         let end = records.last().map_or(self.next_offset, |r| r.offset + 1);
+        let _span = tracing::debug_span!(
+            "batch",
+            processor = %self.manifest.name,
+            partition = self.partition,
+            from = self.next_offset,
+            to = end,
+            records = records.len()
+        )
+        .entered();
         self.host().now_ms = now_ms();
         let mut dead = Vec::new();
         let mut backoff = FIRST_BACKOFF;

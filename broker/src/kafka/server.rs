@@ -17,7 +17,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::connection::{Connection, FrameError};
 use super::error_codes;
@@ -138,15 +138,16 @@ pub async fn run(
                     refusing = false;
                     let broker = Arc::clone(&broker);
                     let closed = closed.clone();
-                    connections.spawn(async move {
+                    let connection = async move {
                         let _open = broker.metrics.connection();
                         let mut conn = Connection::new(socket, peer, DEFAULT_MAX_FRAME);
                         match serve(&broker, &mut conn, closed).await {
-                            Ok(()) => debug!(%peer, "client disconnected"),
-                            Err(e) if e.is_disconnect() => debug!(%peer, error = %e, "client went away"),
-                            Err(e) => warn!(%peer, error = %e, "closing connection"),
+                            Ok(()) => debug!("client disconnected"),
+                            Err(e) if e.is_disconnect() => debug!(error = %e, "client went away"),
+                            Err(e) => warn!(error = %e, "closing connection"),
                         }
-                    });
+                    };
+                    connections.spawn(connection.instrument(info_span!("connection", %peer)));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
