@@ -498,6 +498,16 @@ mod tests {
     }
 
     #[test]
+    fn there_is_a_row_for_every_registered_api_and_no_other() {
+        let metrics = Metrics::new();
+        let rows: Vec<ApiKey> = metrics.apis().iter().map(|a| a.key).collect();
+        let registered: Vec<ApiKey> = APIS.iter().map(|a| a.key).collect();
+        assert_eq!(rows, registered);
+        assert!(APIS.iter().all(|a| metrics.api(a.key).is_some()));
+        assert!(metrics.api(ApiKey::ConsumerGroupHeartbeat).is_none());
+    }
+
+    #[test]
     fn counts_errors_by_kafka_name_and_skips_none() {
         let metrics = Metrics::new();
         let produce = metrics.api(ApiKey::Produce).unwrap();

@@ -450,6 +450,16 @@ fn metrics_after_kafka_traffic_and_a_processor_run() {
     assert_eq!(m.get("weir_kafka_requests_total", &[("api", "Produce")]), 2.0);
     assert_eq!(m.get("weir_kafka_requests_total", &[("api", "Fetch")]), 1.0);
     assert_eq!(m.get("weir_kafka_requests_total", &[("api", "Metadata")]), 0.0);
+    // A row for every API in the registry, and for no other.
+    let rows: BTreeSet<&str> = m
+        .samples
+        .iter()
+        .filter(|(name, _, _)| name == "weir_kafka_requests_total")
+        .filter_map(|(_, labels, _)| labels.get("api").map(String::as_str))
+        .collect();
+    let registered: Vec<String> =
+        weir_broker::kafka::handlers::APIS.iter().map(|a| format!("{:?}", a.key)).collect();
+    assert_eq!(rows, registered.iter().map(String::as_str).collect());
     let unknown = [("api", "Produce"), ("error", "UNKNOWN_TOPIC_OR_PARTITION")];
     assert_eq!(m.get("weir_kafka_request_errors_total", &unknown), 1.0);
     assert!(!m.samples.iter().any(|(n, l, _)| n == "weir_kafka_request_errors_total"

@@ -2,9 +2,8 @@
 //!
 //! Most variants are protocol answers a client is expected to act on (rejoin,
 //! retry, find the coordinator again); `Storage` and `Replay` are the broker's own
-//! faults. [`GroupError::code`] maps each to the Kafka error a response carries.
+//! faults. `kafka::error_codes` maps each to the Kafka error a response carries.
 
-use kafka_protocol::ResponseError;
 use thiserror::Error;
 
 use crate::log::record::RecordError;
@@ -75,32 +74,4 @@ pub enum GroupError {
     /// Reading `__consumer_offsets` back at startup failed.
     #[error("replaying __consumer_offsets: {0}")]
     Replay(#[from] ReadError),
-}
-
-impl GroupError {
-    /// The Kafka error a response carries for this failure.
-    pub fn code(&self) -> ResponseError {
-        match self {
-            GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
-            GroupError::InvalidSessionTimeout(_) => ResponseError::InvalidSessionTimeout,
-            GroupError::MemberIdRequired(_) => ResponseError::MemberIdRequired,
-            GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
-            GroupError::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
-            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
-            GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
-            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
-            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
-            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
-            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
-            GroupError::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
-            GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
-            GroupError::Storage(_) | GroupError::Append(_) => ResponseError::KafkaStorageError,
-            GroupError::Encode(_) | GroupError::Replay(_) => ResponseError::UnknownServerError,
-        }
-    }
-
-    /// The Kafka error code (an i16) for this failure.
-    pub fn error_code(&self) -> i16 {
-        self.code().code()
-    }
 }

@@ -87,10 +87,9 @@ async fn join_sync_commit_and_fetch() {
         (tp("orders", 1), offset(2, &"x".repeat(5000))),
     ];
     let answers = coordinator.commit_offsets("g", 1, &member(&id), offsets).await.unwrap();
-    let codes: Vec<_> =
-        answers.iter().map(|(_, a)| a.as_ref().err().map(GroupError::code)).collect();
-    use kafka_protocol::ResponseError as E;
-    assert_eq!(codes, [None, Some(E::UnknownTopicOrPartition), Some(E::OffsetMetadataTooLarge)]);
+    assert!(answers[0].1.is_ok());
+    assert!(matches!(answers[1].1, Err(GroupError::UnknownTopicOrPartition)));
+    assert!(matches!(answers[2].1, Err(GroupError::OffsetMetadataTooLarge { .. })));
     let stale = coordinator.commit_offsets("g", 0, &member(&id), vec![]).await;
     assert!(matches!(stale, Err(GroupError::IllegalGeneration { .. })));
 

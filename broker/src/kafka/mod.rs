@@ -6,8 +6,10 @@
 //! - `connection`: framing (4-byte size prefix); incomplete frames are a state.
 //! - `response`: response encoding, with fetched records spliced from segment files
 //!   by sendfile rather than copied.
-//! - `handlers`: one file per API, and the registry ApiVersions is computed from.
-//! - `error_codes`: the error codes in each API's response, for the metrics.
+//! - `handlers`: one file per API, and the registry that declares each API once;
+//!   ApiVersions, dispatch and the per-API metrics derive from it.
+//! - `error_codes`: the Kafka error code of every domain error (storage, topics,
+//!   appends, groups), in one place.
 //!
 //! Message types come from the `kafka-protocol` crate, generated from Kafka's own
 //! message specs. Client errors are answered with Kafka error codes in the

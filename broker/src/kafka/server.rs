@@ -9,9 +9,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::connection::{Connection, FrameError};
-use super::error_codes;
 use super::handlers::{self, Api, Reply, api_versions};
 use super::response::{Response, SpliceBuf};
 use crate::broker::Broker;
@@ -228,8 +227,9 @@ pub async fn process(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<Respon
     answered
 }
 
-/// The part of [`process`] after the API is known: check the version, decode,
-/// dispatch, count the response's error codes, encode.
+/// The part of [`process`] after the API is known: check the version, decode the
+/// header, dispatch (which decodes the body and counts the answer's error codes),
+/// encode.
 async fn answer(
     broker: &Arc<Broker>,
     api: &Api,
@@ -257,20 +257,10 @@ async fn answer(
     };
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(malformed)?;
-    let request = RequestKind::decode(api_key, &mut frame, version).map_err(malformed)?;
-    if frame.has_remaining() {
-        debug!(api = ?api_key, version, trailing = frame.remaining(), "request has trailing bytes");
-    }
+    let reply =
+        handlers::dispatch(broker, &header, &mut frame, metrics).await.map_err(malformed)?;
     let response_header = ResponseHeader::default().with_correlation_id(correlation_id);
     let header_version = api_key.response_header_version(version);
-    let reply = handlers::dispatch(broker, &header, request).await;
-    if let Some(metrics) = metrics {
-        match &reply {
-            Reply::Message(body) => error_codes::each(body, |code| metrics.error(code)),
-            Reply::Fetch(body, _) => error_codes::fetch(body, |code| metrics.error(code)),
-            Reply::Nothing => {}
-        }
-    }
     match reply {
         Reply::Nothing => Ok(None),
         Reply::Message(body) => {

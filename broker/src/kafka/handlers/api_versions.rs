@@ -7,14 +7,14 @@
 //! finds there. No optional tagged fields are sent: librdkafka 2.0 (Debian's kcat)
 //! fails to parse them.
 
+use std::sync::Arc;
+
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 
-use super::{APIS, Api};
-
-/// Versions 0 to 3, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::ApiVersions, min: 0, max: 3 };
+use super::{APIS, ErrorCodes};
+use crate::broker::Broker;
 
 fn key_list() -> Vec<ApiVersion> {
     APIS.iter()
@@ -28,7 +28,11 @@ fn key_list() -> Vec<ApiVersion> {
 }
 
 /// Answers a request that decoded at a served version.
-pub fn handle(_request: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+pub async fn handle(
+    _broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     ApiVersionsResponse::default().with_api_keys(key_list())
 }
 
@@ -37,4 +41,10 @@ pub fn unsupported() -> ApiVersionsResponse {
     ApiVersionsResponse::default()
         .with_error_code(ResponseError::UnsupportedVersion.code())
         .with_api_keys(key_list())
+}
+
+impl ErrorCodes for ApiVersionsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code)
+    }
 }

@@ -9,18 +9,20 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Api, topics_error};
+use super::ErrorCodes;
 use crate::broker::Broker;
+use crate::kafka::error_codes::refusal;
 use crate::topic::TopicSpec;
 
-/// Versions 2 (the crate's lowest) to 7, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::CreateTopics, min: 2, max: 7 };
-
 /// Answers a CreateTopics request.
-pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -67,11 +69,17 @@ pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopic
             match broker.create_topic(spec, request.validate_only) {
                 Ok(_) => result.with_num_partitions(partitions as i32).with_replication_factor(1),
                 Err(e) => {
-                    let (code, message) = topics_error(&e);
+                    let (code, message) = refusal(&e);
                     fail(code, message)
                 }
             }
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+impl ErrorCodes for CreateTopicsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        self.topics.iter().for_each(|t| each(t.error_code))
+    }
 }

@@ -5,17 +5,21 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::{ApiKey, DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use kafka_protocol::messages::{
+    DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Api, topics_error};
+use super::ErrorCodes;
 use crate::broker::Broker;
-
-/// Versions 1 (the crate's lowest) to 6, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::DeleteTopics, min: 1, max: 6 };
+use crate::kafka::error_codes::refusal;
 
 /// Answers a DeleteTopics request.
-pub fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let names: Vec<Option<TopicName>> = request
         .topic_names
         .into_iter()
@@ -36,7 +40,7 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopic
             match broker.delete_topic(&name.0) {
                 Ok(()) => result,
                 Err(e) => {
-                    let (code, message) = topics_error(&e);
+                    let (code, message) = refusal(&e);
                     result
                         .with_error_code(code.code())
                         .with_error_message(Some(StrBytes::from_string(message)))
@@ -45,4 +49,10 @@ pub fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopic
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+impl ErrorCodes for DeleteTopicsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        self.responses.iter().for_each(|t| each(t.error_code))
+    }
 }

@@ -8,15 +8,12 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
 };
-use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::topics::ConfigSource;
-
-/// Versions 1 (the crate's lowest) to 4, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::DescribeConfigs, min: 1, max: 4 };
 
 /// Kafka's ConfigResource.Type for a topic.
 const TOPIC: i8 = 2;
@@ -30,7 +27,11 @@ const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
 /// Answers a DescribeConfigs request.
-pub fn handle(broker: &Arc<Broker>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -81,4 +82,10 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeConfigsRequest) -> Describe
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+impl ErrorCodes for DescribeConfigsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        self.results.iter().for_each(|r| each(r.error_code))
+    }
 }

@@ -5,14 +5,11 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use kafka_protocol::messages::{ApiKey, DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
-
-/// Versions 0 to 5, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::DescribeGroups, min: 0, max: 5 };
 
 /// Kafka's bit field of the operations allowed on a group: READ (3), DELETE (6)
 /// and DESCRIBE (8), all of them since Weir has no ACLs.
@@ -21,7 +18,11 @@ const GROUP_OPERATIONS: i32 = 1 << 3 | 1 << 6 | 1 << 8;
 const NOT_REQUESTED: i32 = i32::MIN;
 
 /// Answers a DescribeGroups request.
-pub fn handle(broker: &Arc<Broker>, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
     let operations =
         if request.include_authorized_operations { GROUP_OPERATIONS } else { NOT_REQUESTED };
     let groups = request
@@ -52,4 +53,10 @@ pub fn handle(broker: &Arc<Broker>, request: DescribeGroupsRequest) -> DescribeG
         })
         .collect();
     DescribeGroupsResponse::default().with_groups(groups)
+}
+
+impl ErrorCodes for DescribeGroupsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        self.groups.iter().for_each(|g| each(g.error_code))
+    }
 }

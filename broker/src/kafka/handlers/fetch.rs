@@ -9,25 +9,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
+use crate::kafka::error_codes::ErrorCode;
 use crate::kafka::response::placeholder;
 use crate::log::{FileSlice, Partition, ReadError};
-
-/// Versions 4 (the crate's lowest) to 12: v13 and later name topics by id, which
-/// Weir does not assign (Java caps itself at 12 for zero topic ids too).
-pub const API: Api = Api { key: ApiKey::Fetch, min: 4, max: 12 };
 
 /// Answers a Fetch request: the response, with a placeholder in each records field
 /// that has data, and the slices to splice there, in order.
 pub async fn handle(
     broker: &Arc<Broker>,
+    _header: &RequestHeader,
     request: FetchRequest,
-    _version: i16,
 ) -> (FetchResponse, Vec<FileSlice>) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     // Woken by an append to any partition asked for (registered before the first
@@ -129,7 +126,7 @@ fn gather(
                 Err(e @ ReadError::Io { .. }) => {
                     tracing::error!(topic = %&*topic.topic.0, partition = wanted.partition, error = %e, "fetch failed");
                     errors = true;
-                    data.error_code = ResponseError::KafkaStorageError.code();
+                    data.error_code = e.error_code();
                 }
             }
             partitions.push(data);
@@ -141,4 +138,13 @@ fn gather(
         );
     }
     (FetchResponse::default().with_responses(topics), slices, total, errors)
+}
+
+impl ErrorCodes for FetchResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code);
+        for topic in &self.responses {
+            topic.partitions.iter().for_each(|p| each(p.error_code));
+        }
+    }
 }

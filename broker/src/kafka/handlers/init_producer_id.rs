@@ -12,18 +12,19 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId, RequestHeader,
+};
 use tracing::{debug, error, warn};
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
-
-/// Versions 0 to 4, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::InitProducerId, min: 0, max: 4 };
+use crate::kafka::error_codes::ErrorCode;
 
 /// Answers an InitProducerId request.
 pub async fn handle(
     broker: &Arc<Broker>,
+    _header: &RequestHeader,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     match request.transactional_id {
@@ -44,7 +45,7 @@ pub async fn handle(
         }
         Ok(Err(e)) => {
             error!(error = %e, "allocating a producer id failed");
-            refused(ResponseError::UnknownServerError)
+            refused(e.response_error())
         }
         Err(e) => {
             error!(error = %e, "allocating a producer id panicked");
@@ -58,4 +59,10 @@ fn refused(code: ResponseError) -> InitProducerIdResponse {
         .with_error_code(code.code())
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1)
+}
+
+impl ErrorCodes for InitProducerIdResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code)
+    }
 }

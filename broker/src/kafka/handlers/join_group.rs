@@ -6,23 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_protocol::messages::{ApiKey, JoinGroupRequest, JoinGroupResponse, RequestHeader};
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::group::{GroupError, JoinRequest, JoinResponse, Protocol};
-
-/// Versions 0 to 7, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::JoinGroup, min: 0, max: 7 };
+use crate::kafka::error_codes::ErrorCode;
 
 /// Answers a JoinGroup request.
 pub async fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
     request: JoinGroupRequest,
-    version: i16,
 ) -> JoinGroupResponse {
+    let version = header.request_api_version;
     let member_id = request.member_id.to_string();
     let millis = |ms: i32| Duration::from_millis(ms.max(0) as u64);
     let session_timeout = millis(request.session_timeout_ms);
@@ -96,5 +94,11 @@ pub fn protocol_field(
         Some(v) => Some(StrBytes::from_string(v)),
         None if version >= nullable_since => None,
         None => Some(StrBytes::default()),
+    }
+}
+
+impl ErrorCodes for JoinGroupResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code)
     }
 }

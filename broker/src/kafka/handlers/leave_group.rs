@@ -5,21 +5,20 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
-use kafka_protocol::messages::{ApiKey, LeaveGroupRequest, LeaveGroupResponse};
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse, RequestHeader};
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::group::MemberIdentity;
-
-/// Versions 0 to 4, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::LeaveGroup, min: 0, max: 4 };
+use crate::kafka::error_codes::ErrorCode;
 
 /// Answers a LeaveGroup request.
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
+    header: &RequestHeader,
     request: LeaveGroupRequest,
-    version: i16,
 ) -> LeaveGroupResponse {
+    let version = header.request_api_version;
     let members: Vec<MemberIdentity> = if version >= 3 {
         let identity =
             |m: &kafka_protocol::messages::leave_group_request::MemberIdentity| MemberIdentity {
@@ -52,4 +51,11 @@ pub fn handle(
         })
         .collect();
     LeaveGroupResponse::default().with_members(responses)
+}
+
+impl ErrorCodes for LeaveGroupResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code);
+        self.members.iter().for_each(|m| each(m.error_code));
+    }
 }

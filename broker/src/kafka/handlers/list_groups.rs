@@ -4,21 +4,19 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
-use kafka_protocol::messages::{ApiKey, GroupId, ListGroupsRequest, ListGroupsResponse};
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
 
-/// Versions 0 to 4, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::ListGroups, min: 0, max: 4 };
-
 /// Answers a ListGroups request.
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
+    header: &RequestHeader,
     request: ListGroupsRequest,
-    version: i16,
 ) -> ListGroupsResponse {
+    let version = header.request_api_version;
     let wanted: Vec<String> = request.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let groups = broker
         .groups
@@ -34,4 +32,10 @@ pub fn handle(
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)
+}
+
+impl ErrorCodes for ListGroupsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code)
+    }
 }

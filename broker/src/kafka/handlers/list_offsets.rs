@@ -7,13 +7,11 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_protocol::messages::{ApiKey, ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, RequestHeader};
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
-
-/// Versions 1 (the crate's lowest) to 6; v7 adds max-timestamp lookups (-3).
-pub const API: Api = Api { key: ApiKey::ListOffsets, min: 1, max: 6 };
+use crate::kafka::error_codes::ErrorCode;
 
 /// The timestamp that asks for the latest offset.
 const LATEST: i64 = -1;
@@ -21,7 +19,11 @@ const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
 /// Answers a ListOffsets request.
-pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -55,7 +57,7 @@ pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsR
                             Ok(None) => answer,
                             Err(e) => {
                                 tracing::error!(error = %e, "offset for timestamp failed");
-                                answer.with_error_code(ResponseError::KafkaStorageError.code())
+                                answer.with_error_code(e.error_code())
                             }
                         },
                     }
@@ -65,4 +67,12 @@ pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsR
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+impl ErrorCodes for ListOffsetsResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        for topic in &self.topics {
+            topic.partitions.iter().for_each(|p| each(p.error_code));
+        }
+    }
 }

@@ -8,18 +8,23 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{Api, topic_error_code};
+use super::ErrorCodes;
 use crate::broker::Broker;
+use crate::kafka::error_codes::ErrorCode;
 use crate::topic::{TopicSpec, is_internal};
 
-/// Versions 0 to 11, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::Metadata, min: 0, max: 11 };
-
 /// Answers a Metadata request.
-pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: MetadataRequest,
+) -> MetadataResponse {
+    let version = header.request_api_version;
     let node = BrokerId(broker.options.node_id);
     let me = MetadataResponseBroker::default()
         .with_node_id(node)
@@ -43,7 +48,7 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
                 match looked_up {
                     Ok(Some(spec)) => describe(&spec, node),
                     Ok(None) => topic_error(name, ResponseError::UnknownTopicOrPartition.code()),
-                    Err(e) => topic_error(name, topic_error_code(&e)),
+                    Err(e) => topic_error(name, e.error_code()),
                 }
             })
             .collect(),
@@ -76,4 +81,14 @@ fn describe(spec: &TopicSpec, node: BrokerId) -> MetadataResponseTopic {
         .with_name(Some(TopicName(StrBytes::from_string(spec.name.clone()))))
         .with_is_internal(is_internal(&spec.name))
         .with_partitions(partitions)
+}
+
+impl ErrorCodes for MetadataResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code);
+        for topic in &self.topics {
+            each(topic.error_code);
+            topic.partitions.iter().for_each(|p| each(p.error_code));
+        }
+    }
 }

@@ -1,18 +1,25 @@
-//! One file per Kafka API. Each declares the versions it serves (`API`) and a
-//! `handle` function; [`APIS`] is the registry ApiVersions is computed from, and
-//! [`dispatch`] routes a decoded request to its handler.
+//! One file per Kafka API, each with an async `handle(broker, header, request)`;
+//! the `registry!` below declares each API once (key, versions, handler file), and
+//! what must agree with it is derived from that declaration:
+//! - [`APIS`]: what ApiVersions advertises, the versions the connection accepts,
+//!   and the per-API rows of the metrics;
+//! - [`dispatch`]: decodes the request as the type its handler takes, calls the
+//!   handler, and counts the error codes of its answer ([`ErrorCodes`], which each
+//!   handler file implements for its response).
+//!
+//! Adding an API is a file here, its `mod` line and one entry in the registry.
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, RequestKind, ResponseKind};
-
-use kafka_protocol::ResponseError;
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::{
+    ApiKey, FetchResponse, ProduceResponse, RequestHeader, ResponseKind,
+};
+use kafka_protocol::protocol::Decodable;
 
 use crate::broker::Broker;
 use crate::log::FileSlice;
-use crate::storage::StorageError;
-use crate::topic::TopicError;
-use crate::topics::TopicsError;
+use crate::metrics::ApiMetrics;
 
 pub mod api_versions;
 pub mod create_topics;
@@ -33,8 +40,61 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
+/// Builds [`APIS`] and [`dispatch`] from one list of `Key: min..=max => handler file`.
+macro_rules! registry {
+    ($($key:ident: $min:literal..=$max:literal => $module:ident,)*) => {
+        /// Every API Weir serves, in the order of the registry.
+        pub const APIS: &[Api] = &[$(Api { key: ApiKey::$key, min: $min, max: $max },)*];
+
+        /// Decodes the body of a request for a registered API as its handler's
+        /// request type, runs the handler, and counts its answer's error codes in
+        /// `metrics`. Err when the body does not decode (or, which the connection
+        /// rules out first, the API is not registered).
+        pub async fn dispatch(
+            broker: &Arc<Broker>,
+            header: &RequestHeader,
+            body: &mut Bytes,
+            metrics: Option<&ApiMetrics>,
+        ) -> anyhow::Result<Reply> {
+            let version = header.request_api_version;
+            match ApiKey::try_from(header.request_api_key) {
+                $(Ok(ApiKey::$key) => {
+                    let request = decode(body, version)?;
+                    Ok(reply($module::handle(broker, header, request).await, metrics))
+                })*
+                _ => anyhow::bail!("no handler for API key {}", header.request_api_key),
+            }
+        }
+    };
+}
+
+// The ranges follow Apache Kafka 3.0 (the last release before Fetch needed topic
+// ids), raised to the lowest version the `kafka-protocol` crate decodes; clients
+// infer the broker's release from them (see KAFKA-COMPAT.md), so they change only
+// on purpose.
+registry! {
+    Produce: 3..=9 => produce,                   // 3: the crate's lowest; v2 batches need it
+    Fetch: 4..=12 => fetch,                      // 13+ name topics by id, which Weir does not assign
+    ListOffsets: 1..=6 => list_offsets,          // 7 adds max-timestamp lookups (-3)
+    Metadata: 0..=11 => metadata,
+    InitProducerId: 0..=4 => init_producer_id,
+    ApiVersions: 0..=3 => api_versions,
+    CreateTopics: 2..=7 => create_topics,
+    DeleteTopics: 1..=6 => delete_topics,
+    DescribeConfigs: 1..=4 => describe_configs,
+    OffsetCommit: 2..=8 => offset_commit,
+    OffsetFetch: 1..=8 => offset_fetch,
+    FindCoordinator: 0..=4 => find_coordinator,  // 4 batches keys
+    JoinGroup: 0..=7 => join_group,
+    Heartbeat: 0..=4 => heartbeat,
+    LeaveGroup: 0..=4 => leave_group,
+    SyncGroup: 0..=5 => sync_group,
+    DescribeGroups: 0..=5 => describe_groups,
+    ListGroups: 0..=4 => list_groups,
+}
+
 /// An API and the versions Weir serves of it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Api {
     /// The API.
     pub key: ApiKey,
@@ -51,35 +111,12 @@ impl Api {
     }
 }
 
-/// Every API Weir serves. The ranges follow Apache Kafka 3.0 (the last release
-/// before Fetch needed topic ids), raised to what the `kafka-protocol` crate decodes.
-pub const APIS: &[Api] = &[
-    produce::API,
-    fetch::API,
-    list_offsets::API,
-    metadata::API,
-    init_producer_id::API,
-    api_versions::API,
-    create_topics::API,
-    delete_topics::API,
-    describe_configs::API,
-    offset_commit::API,
-    offset_fetch::API,
-    find_coordinator::API,
-    join_group::API,
-    heartbeat::API,
-    leave_group::API,
-    sync_group::API,
-    describe_groups::API,
-    list_groups::API,
-];
-
 /// The served versions of `key`, if it is served at all.
 pub fn find(key: ApiKey) -> Option<&'static Api> {
     APIS.iter().find(|api| api.key == key)
 }
 
-/// What a handler answers.
+/// What a handler answers, ready to encode.
 #[derive(Debug)]
 pub enum Reply {
     /// An ordinary response.
@@ -91,147 +128,74 @@ pub enum Reply {
     Nothing,
 }
 
-/// Routes a decoded request to its handler. Requests for APIs not in [`APIS`]
-/// never get here: the connection checks first.
-pub async fn dispatch(broker: &Arc<Broker>, header: &RequestHeader, request: RequestKind) -> Reply {
-    let version = header.request_api_version;
-    match request {
-        RequestKind::ApiVersions(r) => {
-            Reply::Message(ResponseKind::ApiVersions(api_versions::handle(r, version)))
-        }
-        RequestKind::Metadata(r) => {
-            Reply::Message(ResponseKind::Metadata(metadata::handle(broker, r, version)))
-        }
-        RequestKind::Produce(r) => match produce::handle(broker, r).await {
-            Some(response) => Reply::Message(ResponseKind::Produce(response)),
-            None => Reply::Nothing,
-        },
-        RequestKind::Fetch(r) => {
-            let (response, slices) = fetch::handle(broker, r, version).await;
-            Reply::Fetch(response, slices)
-        }
-        RequestKind::ListOffsets(r) => {
-            Reply::Message(ResponseKind::ListOffsets(list_offsets::handle(broker, r)))
-        }
-        RequestKind::CreateTopics(r) => {
-            Reply::Message(ResponseKind::CreateTopics(create_topics::handle(broker, r)))
-        }
-        RequestKind::DescribeConfigs(r) => {
-            Reply::Message(ResponseKind::DescribeConfigs(describe_configs::handle(broker, r)))
-        }
-        RequestKind::DeleteTopics(r) => {
-            Reply::Message(ResponseKind::DeleteTopics(delete_topics::handle(broker, r)))
-        }
-        RequestKind::InitProducerId(r) => {
-            Reply::Message(ResponseKind::InitProducerId(init_producer_id::handle(broker, r).await))
-        }
-        RequestKind::FindCoordinator(r) => Reply::Message(ResponseKind::FindCoordinator(
-            find_coordinator::handle(broker, r, version),
-        )),
-        RequestKind::JoinGroup(r) => Reply::Message(ResponseKind::JoinGroup(
-            join_group::handle(broker, header, r, version).await,
-        )),
-        RequestKind::SyncGroup(r) => {
-            Reply::Message(ResponseKind::SyncGroup(sync_group::handle(broker, r, version).await))
-        }
-        RequestKind::Heartbeat(r) => {
-            Reply::Message(ResponseKind::Heartbeat(heartbeat::handle(broker, r)))
-        }
-        RequestKind::LeaveGroup(r) => {
-            Reply::Message(ResponseKind::LeaveGroup(leave_group::handle(broker, r, version)))
-        }
-        RequestKind::OffsetCommit(r) => Reply::Message(ResponseKind::OffsetCommit(
-            offset_commit::handle(broker, r, version).await,
-        )),
-        RequestKind::OffsetFetch(r) => {
-            Reply::Message(ResponseKind::OffsetFetch(offset_fetch::handle(broker, r, version)))
-        }
-        RequestKind::ListGroups(r) => {
-            Reply::Message(ResponseKind::ListGroups(list_groups::handle(broker, r, version)))
-        }
-        RequestKind::DescribeGroups(r) => {
-            Reply::Message(ResponseKind::DescribeGroups(describe_groups::handle(broker, r)))
-        }
-        other => unreachable!("no handler registered for {other:?}"),
+/// Every error code a response carries, zeros (no error) included: the top-level
+/// code and every per-topic, per-partition or per-member one, as Kafka counts
+/// `ErrorsPerSec` from a response's error counts.
+pub trait ErrorCodes {
+    /// Calls `each` with every error code in the response.
+    fn error_codes(&self, each: &mut dyn FnMut(i16));
+}
+
+/// What a handler may return: a response ([`ErrorCodes`] and a [`ResponseKind`]),
+/// or one of the two special answers below.
+pub trait Answer {
+    /// Calls `each` with every error code of the answer.
+    fn error_codes(&self, each: &mut dyn FnMut(i16));
+    /// The reply to encode.
+    fn into_reply(self) -> Reply;
+}
+
+impl<R: ErrorCodes + Into<ResponseKind>> Answer for R {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        ErrorCodes::error_codes(self, each)
+    }
+    fn into_reply(self) -> Reply {
+        Reply::Message(self.into())
     }
 }
 
-/// The Kafka error code for a registry error.
-pub fn topic_error_code(e: &TopicError) -> i16 {
-    topic_error(e).code()
-}
-
-fn topic_error(e: &TopicError) -> ResponseError {
-    match e {
-        TopicError::InvalidTopicName(_) => ResponseError::InvalidTopicException,
-        TopicError::TopicAlreadyExists(_) => ResponseError::TopicAlreadyExists,
-        TopicError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition,
-        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
-        TopicError::InvalidConfig { .. } | TopicError::UnknownConfig(_) => {
-            ResponseError::InvalidConfig
+/// Produce: None for acks=0.
+impl Answer for Option<ProduceResponse> {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        if let Some(response) = self {
+            ErrorCodes::error_codes(response, each)
         }
-        TopicError::Io { .. } | TopicError::Corrupt { .. } => ResponseError::UnknownServerError,
+    }
+    fn into_reply(self) -> Reply {
+        self.map_or(Reply::Nothing, |r| Reply::Message(r.into()))
     }
 }
 
-/// The Kafka error code and message for a refused or failed topic operation.
-pub fn topics_error(e: &TopicsError) -> (ResponseError, String) {
-    match e {
-        TopicsError::ReservedName(_) => (ResponseError::InvalidTopicException, e.to_string()),
-        TopicsError::Internal { .. } => (ResponseError::InvalidRequest, e.to_string()),
-        TopicsError::UnknownPartition { .. } => {
-            (ResponseError::UnknownTopicOrPartition, e.to_string())
-        }
-        TopicsError::Storage(e) => storage_error(e),
-        TopicsError::Append(_) => {
-            tracing::error!(error = %e, "topic operation failed");
-            (ResponseError::UnknownServerError, e.to_string())
-        }
+/// Fetch: the response and the file slices its placeholders stand for.
+impl Answer for (FetchResponse, Vec<FileSlice>) {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        ErrorCodes::error_codes(&self.0, each)
+    }
+    fn into_reply(self) -> Reply {
+        Reply::Fetch(self.0, self.1)
     }
 }
 
-/// The Kafka error code and message for a storage error; the broker's own faults
-/// are logged, and the client reads only that the server failed.
-pub fn storage_error(e: &StorageError) -> (ResponseError, String) {
-    match e {
-        StorageError::Topic(t) => {
-            let code = topic_error(t);
-            if code == ResponseError::UnknownServerError {
-                tracing::error!(error = %e, "topic operation failed");
-            }
-            (code, e.to_string())
-        }
-        StorageError::Partition { .. } | StorageError::ProducerIds(_) => {
-            tracing::error!(error = %e, "topic operation failed");
-            (
-                ResponseError::KafkaStorageError,
-                "the broker failed to update its storage; see its log".into(),
-            )
-        }
+fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> anyhow::Result<R> {
+    let request = R::decode(body, version)?;
+    if body.has_remaining() {
+        let request = std::any::type_name::<R>().rsplit("::").next().unwrap_or("");
+        tracing::debug!(
+            request,
+            version,
+            trailing = body.remaining(),
+            "request has trailing bytes"
+        );
     }
+    Ok(request)
+}
+
+fn reply(answer: impl Answer, metrics: Option<&ApiMetrics>) -> Reply {
+    if let Some(metrics) = metrics {
+        answer.error_codes(&mut |code| metrics.error(code));
+    }
+    answer.into_reply()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_served_range_is_one_the_crate_can_decode() {
-        for api in APIS {
-            let crate_range = api.key.valid_versions();
-            assert!(api.min <= api.max, "{:?}", api.key);
-            assert!(
-                api.min >= crate_range.min && api.max <= crate_range.max,
-                "{:?}: {}..={} vs crate {:?}",
-                api.key,
-                api.min,
-                api.max,
-                crate_range
-            );
-        }
-        let mut keys: Vec<i16> = APIS.iter().map(|a| a.key as i16).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        assert_eq!(keys.len(), APIS.len(), "an API is registered twice");
-    }
-}
+mod tests;

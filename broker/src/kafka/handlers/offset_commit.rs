@@ -7,21 +7,20 @@ use std::sync::Arc;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
-use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, RequestHeader};
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::group::{MemberIdentity, OffsetAndMetadata, TopicPartition};
-
-/// Versions 2 (the crate's lowest) to 8, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::OffsetCommit, min: 2, max: 8 };
+use crate::kafka::error_codes::ErrorCode;
 
 /// Answers an OffsetCommit request.
 pub async fn handle(
     broker: &Arc<Broker>,
+    header: &RequestHeader,
     request: OffsetCommitRequest,
-    version: i16,
 ) -> OffsetCommitResponse {
+    let version = header.request_api_version;
     let who = MemberIdentity {
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
@@ -72,4 +71,12 @@ pub async fn handle(
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
+}
+
+impl ErrorCodes for OffsetCommitResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        for topic in &self.topics {
+            topic.partitions.iter().for_each(|p| each(p.error_code));
+        }
+    }
 }

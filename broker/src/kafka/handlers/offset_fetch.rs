@@ -8,25 +8,23 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::{ApiKey, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, RequestHeader, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::group::{OffsetAndMetadata, TopicPartition};
-
-/// Versions 1 (the crate's lowest) to 8, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::OffsetFetch, min: 1, max: 8 };
 
 /// Offsets found, grouped by topic in first-seen order.
 type ByTopic = Vec<(String, Vec<(i32, Option<OffsetAndMetadata>)>)>;
 
 /// Answers an OffsetFetch request.
-pub fn handle(
+pub async fn handle(
     broker: &Arc<Broker>,
+    header: &RequestHeader,
     request: OffsetFetchRequest,
-    version: i16,
 ) -> OffsetFetchResponse {
+    let version = header.request_api_version;
     if version >= 8 {
         let groups = request
             .groups
@@ -116,5 +114,20 @@ fn fields(offset: Option<OffsetAndMetadata>) -> (i64, i32, StrBytes) {
     match offset {
         Some(o) => (o.offset, o.leader_epoch.unwrap_or(-1), StrBytes::from_string(o.metadata)),
         None => (-1, -1, StrBytes::default()),
+    }
+}
+
+impl ErrorCodes for OffsetFetchResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code);
+        for topic in &self.topics {
+            topic.partitions.iter().for_each(|p| each(p.error_code));
+        }
+        for group in &self.groups {
+            each(group.error_code);
+            for topic in &group.topics {
+                topic.partitions.iter().for_each(|p| each(p.error_code));
+            }
+        }
     }
 }

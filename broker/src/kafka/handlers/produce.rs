@@ -11,20 +11,21 @@ use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
-use super::Api;
+use super::ErrorCodes;
 use crate::broker::Broker;
-use crate::log::AppendError;
+use crate::kafka::error_codes::{is_server_fault, refusal};
 use crate::topics::TopicsError;
 
-/// Versions 3 (the crate's lowest; v2 batches need it) to 9, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::Produce, min: 3, max: 9 };
-
 /// Answers a Produce request; None for acks=0.
-pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<ProduceResponse> {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    _header: &RequestHeader,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
@@ -71,31 +72,20 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest) -> Option<Pro
 }
 
 fn produce_error(topic: &str, partition: i32, e: TopicsError) -> (ResponseError, String) {
-    let code = match &e {
-        TopicsError::UnknownPartition { .. } => {
-            return (ResponseError::UnknownTopicOrPartition, e.to_string());
+    let (code, message) = refusal(&e);
+    // Refusals by topic are the client's business; the broker's own faults were
+    // logged by `refusal`.
+    let by_topic = matches!(e, TopicsError::UnknownPartition { .. } | TopicsError::Internal { .. });
+    if !by_topic && !is_server_fault(code) {
+        warn!(topic, partition, error = %e, "produce refused");
+    }
+    (code, message)
+}
+
+impl ErrorCodes for ProduceResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        for topic in &self.responses {
+            topic.partition_responses.iter().for_each(|p| each(p.error_code));
         }
-        TopicsError::Internal { .. } | TopicsError::ReservedName(_) => {
-            return (ResponseError::InvalidTopicException, e.to_string());
-        }
-        TopicsError::Append(AppendError::InvalidBatch { .. } | AppendError::Empty) => {
-            ResponseError::CorruptMessage
-        }
-        TopicsError::Append(AppendError::TooLarge { .. }) => ResponseError::MessageTooLarge,
-        TopicsError::Append(AppendError::InvalidProducerEpoch { .. }) => {
-            ResponseError::InvalidProducerEpoch
-        }
-        TopicsError::Append(AppendError::OutOfOrderSequence { .. }) => {
-            ResponseError::OutOfOrderSequenceNumber
-        }
-        // What Kafka answers a producer not allowed transactions: clients treat it
-        // as fatal at once rather than retrying.
-        TopicsError::Append(AppendError::Transactional { .. }) => {
-            ResponseError::TransactionalIdAuthorizationFailed
-        }
-        TopicsError::Append(AppendError::Io { .. } | AppendError::Closed)
-        | TopicsError::Storage(_) => ResponseError::KafkaStorageError,
-    };
-    warn!(topic, partition, error = %e, "produce refused");
-    (code, e.to_string())
+    }
 }

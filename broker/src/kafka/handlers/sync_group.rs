@@ -3,22 +3,21 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{ApiKey, SyncGroupRequest, SyncGroupResponse};
+use kafka_protocol::messages::{RequestHeader, SyncGroupRequest, SyncGroupResponse};
 
-use super::Api;
+use super::ErrorCodes;
 use super::join_group::protocol_field;
 use crate::broker::Broker;
 use crate::group::SyncRequest;
-
-/// Versions 0 to 5, as Kafka 3.0 serves.
-pub const API: Api = Api { key: ApiKey::SyncGroup, min: 0, max: 5 };
+use crate::kafka::error_codes::ErrorCode;
 
 /// Answers a SyncGroup request.
 pub async fn handle(
     broker: &Arc<Broker>,
+    header: &RequestHeader,
     request: SyncGroupRequest,
-    version: i16,
 ) -> SyncGroupResponse {
+    let version = header.request_api_version;
     let sync = SyncRequest {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),
@@ -38,5 +37,11 @@ pub async fn handle(
             .with_protocol_name(protocol_field(synced.protocol_name, version, 5))
             .with_assignment(synced.assignment),
         Err(e) => SyncGroupResponse::default().with_error_code(e.error_code()),
+    }
+}
+
+impl ErrorCodes for SyncGroupResponse {
+    fn error_codes(&self, each: &mut dyn FnMut(i16)) {
+        each(self.error_code)
     }
 }
