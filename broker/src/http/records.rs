@@ -309,12 +309,10 @@ async fn produce(
         built.push((partition, bytes, batch.indexes));
     }
     let mut offsets = vec![RecordOffset::default(); request.records.len()];
-    let mut appended = false;
     let mut outcome = Ok(());
     for (partition, bytes, indexes) in built {
         match broker.append(&name, partition as i32, bytes).await {
             Ok(info) => {
-                appended = true;
                 for (delta, &i) in indexes.iter().enumerate() {
                     offsets[i] =
                         RecordOffset { partition, offset: info.base_offset + delta as u64 };
@@ -326,7 +324,6 @@ async fn produce(
             }
         }
     }
-    if appended {}
     outcome?;
     Ok(axum::Json(Produced { topic: name, offsets }))
 }
