@@ -187,7 +187,13 @@ impl Broker {
         if is_internal(topic) {
             return Err(TopicsError::Internal { topic: topic.to_owned(), operation: "produce to" });
         }
-        let appended = if log.config().durability == Durability::Sync {
+        // A write to the page cache is done here (a hand-off costs more); an
+        // fsync, for sync durability or a segment roll, waits on the blocking pool.
+        let max_timestamp =
+            crate::log::batch::BatchHeader::parse(&records[..]).map_or(-1, |h| h.max_timestamp());
+        let blocking = log.config().durability == Durability::Sync
+            || log.may_roll(records.len(), max_timestamp);
+        let appended = if blocking {
             tokio::task::spawn_blocking(move || log.append(&records)).await.unwrap_or_else(|e| {
                 Err(AppendError::Io { dir: Default::default(), source: std::io::Error::other(e) })
             })

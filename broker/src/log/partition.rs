@@ -442,6 +442,17 @@ impl Partition {
         Ok(info)
     }
 
+    /// Whether appending `len` bytes whose newest record is `max_timestamp` would
+    /// start a new segment, which fsyncs: callers on async threads hand such an
+    /// append to the blocking pool. A guess, as a concurrent append may roll
+    /// first; it errs only by a roll once per segment.
+    pub fn may_roll(&self, len: usize, max_timestamp: i64) -> bool {
+        let state = self.state.read();
+        let Some(active) = state.segments.values().next_back() else { return true };
+        !active.fits(len, state.next_offset, &state.config)
+            || active.is_due_to_roll(max_timestamp, &state.config)
+    }
+
     /// Seals the active segment and starts a new one at the next offset.
     fn roll(&self, state: &mut State) -> io::Result<()> {
         let next = state.next_offset;

@@ -23,6 +23,12 @@ pub async fn handle(
     _header: &RequestHeader,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    // On the blocking pool: creating a topic makes directories and fsyncs.
+    let broker = Arc::clone(broker);
+    super::off_thread(move || answer(&broker, request)).await
+}
+
+fn answer(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsResponse {
     let topics = request
         .topics
         .into_iter()

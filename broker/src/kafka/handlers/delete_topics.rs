@@ -20,6 +20,12 @@ pub async fn handle(
     _header: &RequestHeader,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    // On the blocking pool: deleting a topic removes its files.
+    let broker = Arc::clone(broker);
+    super::off_thread(move || answer(&broker, request)).await
+}
+
+fn answer(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
     let names: Vec<Option<TopicName>> = request
         .topic_names
         .into_iter()

@@ -24,6 +24,12 @@ pub async fn handle(
     _header: &RequestHeader,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
+    // On the blocking pool: a timestamp lookup reads the time index and the log.
+    let broker = Arc::clone(broker);
+    super::off_thread(move || answer(&broker, request)).await
+}
+
+fn answer(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()

@@ -24,6 +24,16 @@ pub async fn handle(
     header: &RequestHeader,
     request: MetadataRequest,
 ) -> MetadataResponse {
+    // On the blocking pool: naming a missing topic may create it.
+    let (broker, header) = (Arc::clone(broker), header.clone());
+    super::off_thread(move || answer(&broker, &header, request)).await
+}
+
+fn answer(
+    broker: &Arc<Broker>,
+    header: &RequestHeader,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let version = header.request_api_version;
     let node = BrokerId(broker.options.node_id);
     let me = MetadataResponseBroker::default()

@@ -93,6 +93,16 @@ registry! {
     ListGroups: 0..=4 => list_groups,
 }
 
+/// Runs a handler's blocking part (file system work, fsyncs, reads that may go
+/// to disk) on the blocking pool, so a tokio worker never waits on a disk; a
+/// panic there goes on in the caller, as it would have in place.
+pub(crate) async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(answer) => answer,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// An API and the versions Weir serves of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Api {

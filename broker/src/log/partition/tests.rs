@@ -237,3 +237,21 @@ fn retention_by_bytes_and_by_age_deletes_whole_oldest_segments() {
     assert_eq!(p.size_bytes(), 0);
     assert_eq!(p.append(&batch("new", 1, 0)).unwrap().base_offset, 80);
 }
+
+#[test]
+fn may_roll_tells_an_append_that_starts_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open(dir.path(), small_segments()).unwrap();
+    let one = batch("a", 5, 100);
+    assert!(!p.may_roll(one.len(), 100), "an empty segment takes anything");
+    let mut appended = 0;
+    while !p.may_roll(one.len(), 100) {
+        p.append(&one).unwrap();
+        appended += 1;
+        assert!(appended < 100, "never predicted a roll");
+    }
+    let segments = p.segment_count();
+    p.append(&one).unwrap();
+    assert_eq!(p.segment_count(), segments + 1, "the predicted append rolled");
+    assert!(!p.may_roll(one.len(), 100));
+}
