@@ -17,7 +17,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, debug_span, info, info_span, warn};
 
 use super::connection::{Connection, FrameError};
 use super::handlers::{self, Api, Reply, api_versions};
@@ -210,7 +210,9 @@ pub async fn process(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<Respon
     let api = handlers::find(api_key).ok_or(RequestError::UnknownApi(key))?;
     let started = Instant::now();
     let metrics = broker.metrics.api(api_key);
-    let answered = answer(broker, api, version, correlation_id, frame, metrics).await;
+    let span = debug_span!("request", api = ?api_key, version, correlation_id);
+    let answered =
+        answer(broker, api, version, correlation_id, frame, metrics).instrument(span).await;
     if let Some(metrics) = metrics {
         metrics.observe(started.elapsed());
         match &answered {
