@@ -179,10 +179,9 @@ async fn fetch_max_bytes_holds_across_partitions_except_for_the_first_batch() {
     let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
     let mut c = RawClient::connect(broker.addr).await;
     assert_eq!(create_topic(&mut c, "big", 3, &[]).await, 0);
-    // Partition 0: one 600 KB batch; 1: two of 300 KB; 2: one small batch.
+    // Partitions 0 and 1: one 600 KB batch each; 2: one small batch.
     assert_eq!(produce(&mut c, "big", 0, big_batch(6, 100_000)).await.0, 0);
-    assert_eq!(produce(&mut c, "big", 1, big_batch(3, 100_000)).await.0, 0);
-    assert_eq!(produce(&mut c, "big", 1, big_batch(3, 100_000)).await.0, 0);
+    assert_eq!(produce(&mut c, "big", 1, big_batch(6, 100_000)).await.0, 0);
     assert_eq!(produce(&mut c, "big", 2, batch(&["small"], 1)).await.0, 0);
     let fetch = |max_bytes: i32, partition_max: i32| {
         let partitions = (0..3).map(|p| {
@@ -200,12 +199,12 @@ async fn fetch_max_bytes_holds_across_partitions_except_for_the_first_batch() {
     };
 
     // librdkafka's fetch.max.bytes=1000000 against 1.2 MB of batches: the first
-    // partition's batch, the one of partition 1 that fits (not its second), and
-    // partition 2's small batch, which still fits.
+    // partition's batch; partition 1's does not fit in what is left, so it waits
+    // for the next fetch; partition 2's small batch still fits.
     let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch(1_000_000, 1 << 20)).await;
     let got = sizes(&r);
     assert!(got.iter().sum::<usize>() <= 1_000_000, "response over max_bytes: {got:?}");
-    assert!(got[0] > 600_000 && got[1] > 300_000 && got[1] < 310_000, "{got:?}");
+    assert!(got[0] > 600_000 && got[1] == 0, "{got:?}");
     assert!(got[2] > 0 && got[2] < 1_000, "{got:?}");
     assert!(r.responses[0].partitions.iter().all(|p| p.error_code == 0));
     assert_eq!(r.responses[0].partitions[2].high_watermark, 1);
@@ -219,8 +218,17 @@ async fn fetch_max_bytes_holds_across_partitions_except_for_the_first_batch() {
     let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch(10 << 20, 400_000)).await;
     let got = sizes(&r);
     assert!(got[0] > 600_000, "the first batch goes whole: {got:?}");
-    assert!(got[1] > 300_000 && got[1] < 400_000, "one batch of partition 1: {got:?}");
+    assert_eq!(got[1], 0, "partition 1's batch is over its limit: {got:?}");
     assert!(got[2] > 0, "{got:?}");
+    // The next fetch, from partition 1 on, gets it: a consumer always progresses.
+    let from_1 =
+        FetchRequest::default().with_max_wait_ms(0).with_max_bytes(1_000_000).with_topics(vec![
+            FetchTopic::default().with_topic(name("big")).with_partitions(vec![
+                FetchPartition::default().with_partition(1).with_partition_max_bytes(400_000),
+            ]),
+        ]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &from_1).await;
+    assert!(sizes(&r)[0] > 600_000);
     broker.stop().await;
 }
 
