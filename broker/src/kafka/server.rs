@@ -250,7 +250,11 @@ async fn answer(
         }
         return Err(RequestError::UnsupportedVersion { api: api_key, version });
     }
-    let malformed = |e| RequestError::Malformed { api: api_key, version, reason: format!("{e:#}") };
+    let malformed = |e: anyhow::Error| RequestError::Malformed {
+        api: api_key,
+        version,
+        reason: format!("{e:#}"),
+    };
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(malformed)?;
     let reply =
@@ -297,7 +301,8 @@ fn encode_fetch(
     slices: Vec<FileSlice>,
     version: i16,
 ) -> Result<Response, RequestError> {
-    let err = |e| RequestError::Encode { api: ApiKey::Fetch, reason: format!("{e:#}") };
+    let err =
+        |e: anyhow::Error| RequestError::Encode { api: ApiKey::Fetch, reason: format!("{e:#}") };
     let mut buf = SpliceBuf::new();
     for slice in slices {
         buf.expect(slice);
