@@ -1,7 +1,7 @@
 """Fixtures for the compatibility suite: a real `weir serve` per test.
 
 The binary comes from $WEIR_BIN, else target/debug/weir, else target/release/weir
-(build it with `cargo build -p weir-broker --bin weir`). Each test gets a broker on
+(build it with `cargo build -p weir-cli --bin weir`). Each test gets a broker on
 127.0.0.1:0 with its own data directory; the broker's stderr is printed when a test
 fails.
 """
@@ -30,7 +30,7 @@ def _weir_bin() -> str:
         if path.is_file():
             return str(path)
     pytest.exit(
-        "no weir binary: set WEIR_BIN or run `cargo build -p weir-broker --bin weir`",
+        "no weir binary: set WEIR_BIN or run `cargo build -p weir-cli --bin weir`",
         returncode=2,
     )
 

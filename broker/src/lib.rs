@@ -1,7 +1,9 @@
-//! Weir's broker: storage, the Kafka protocol, the HTTP API and the `weir` binary.
+//! Weir's broker: storage, the Kafka protocol, the HTTP API and processors, as a
+//! library. The `weir` binary and what only it needs (flags, the HTTP client,
+//! progress bars, librdkafka) are the `weir-cli` crate, which depends on this one,
+//! never the other way round.
 //!
 //! Layout:
-//! - `cli`: the `weir` command line, one file per subcommand.
 //! - `broker`: what every protocol handler shares (storage, groups, identity, options).
 //! - `group`: the group coordinator: consumer group membership (classic protocol)
 //!   and committed offsets in `__consumer_offsets`.
@@ -25,7 +27,6 @@
 //!   runtime sees it (`LogStore`, state changelogs).
 
 pub mod broker;
-pub mod cli;
 pub mod group;
 pub mod http;
 pub mod kafka;

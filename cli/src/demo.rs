@@ -34,11 +34,11 @@ use weir_runtime::store::LogStore;
 use weir_runtime::{Limits, Manifest, StartPosition};
 
 use super::serve::{LogFormat, shutdown_signal};
-use crate::broker::Broker;
-use crate::log::record::{BatchBuilder, Compression};
-use crate::node::{Node, NodeConfig};
-use crate::processors::{BrokerStore, ProcessorInfo, Processors};
-use crate::topic::TopicSpec;
+use weir_broker::broker::Broker;
+use weir_broker::log::record::{BatchBuilder, Compression};
+use weir_broker::node::{Node, NodeConfig};
+use weir_broker::processors::{BrokerStore, ProcessorInfo, Processors};
+use weir_broker::topic::TopicSpec;
 
 /// Flags of `weir demo`.
 #[derive(Debug, Args)]

@@ -1,5 +1,24 @@
 //! The `weir` command line: flags, environment and config file, and one file per
-//! subcommand.
+//! subcommand. It sits above the broker library (`weir-broker`): `weir serve` and
+//! `weir demo` run a [`weir_broker::node::Node`]; the other subcommands are
+//! clients of a running broker's HTTP API (or, for `weir perf`, its Kafka
+//! listener). What only the binary needs (clap, ureq, indicatif, librdkafka) is
+//! linked here and nowhere below.
+//!
+//! Layout:
+//! - `serve`: `weir serve`: settings from flags, `WEIR_*` variables and a TOML
+//!   file resolved into a `NodeConfig`, the node started and shut down on a signal;
+//!   the log format.
+//! - `demo`: `weir demo`: a node with the order pipeline deployed, an order
+//!   generator, progress and a summary.
+//! - `client`: the HTTP API client every API subcommand shares, the global flags,
+//!   and the exit codes.
+//! - `output`: tables, JSON and human units for what the subcommands print.
+//! - `topic`, `produce`, `consume`, `group`, `processor`: one file per subcommand.
+//! - `perf` (feature `perf`, default): `weir perf produce|consume|e2e`, on
+//!   librdkafka.
+//!
+//! `main.rs` parses the flags, sets up logging and runs the subcommand.
 
 use clap::{Parser, Subcommand};
 

@@ -6,7 +6,8 @@
 //! bounded.
 
 mod cli_support;
-mod http_support;
+// The broker's raw Kafka protocol client, shared with its own tests.
+#[path = "../../broker/tests/support/mod.rs"]
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,7 +119,7 @@ impl Weir {
 
     /// A request to the HTTP API: status, content type and body.
     fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String, String) {
-        let agent = http_support::agent(PATIENCE);
+        let agent = cli_support::agent(PATIENCE);
         let url = format!("{}{path}", self.url);
         let response = match (method, body) {
             ("GET", _) => agent.get(&url).call(),

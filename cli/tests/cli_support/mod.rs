@@ -248,3 +248,14 @@ pub fn weir_env(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Outcome {
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// A blocking HTTP client that answers every status rather than failing on 4xx
+/// and 5xx, each request bounded by `patience`.
+pub fn agent(patience: Duration) -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(patience))
+            .build(),
+    )
+}

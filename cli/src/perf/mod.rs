@@ -279,7 +279,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::{Cli, Command};
 
     fn parse(args: &[&str]) -> Result<PerfCommand, String> {
         let argv = ["weir", "perf"].iter().chain(args);

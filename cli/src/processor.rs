@@ -537,7 +537,7 @@ fn print_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::{Cli, Command};
     use clap::Parser;
 
     fn parse_all(args: &[&str]) -> Result<(ProcessorArgs, GlobalArgs), clap::Error> {

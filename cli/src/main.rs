@@ -4,8 +4,8 @@ use std::io::IsTerminal;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use weir_broker::cli::serve::LogFormat;
-use weir_broker::cli::{Cli, Command, serve};
+use weir_cli::serve::LogFormat;
+use weir_cli::{Cli, Command, serve};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -25,14 +25,14 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
-            Command::Demo(args) => weir_broker::cli::demo::run(args).await,
+            Command::Demo(args) => weir_cli::demo::run(args).await,
             #[cfg(feature = "perf")]
-            Command::Perf(args) => weir_broker::cli::perf::run(args, &cli.global.bootstrap).await,
-            Command::Processor(args) => weir_broker::cli::processor::run(args, cli.global).await,
-            Command::Topic(args) => weir_broker::cli::topic::run(args, cli.global).await,
-            Command::Produce(args) => weir_broker::cli::produce::run(args, cli.global).await,
-            Command::Consume(args) => weir_broker::cli::consume::run(args, cli.global).await,
-            Command::Group(args) => weir_broker::cli::group::run(args, cli.global).await,
+            Command::Perf(args) => weir_cli::perf::run(args, &cli.global.bootstrap).await,
+            Command::Processor(args) => weir_cli::processor::run(args, cli.global).await,
+            Command::Topic(args) => weir_cli::topic::run(args, cli.global).await,
+            Command::Produce(args) => weir_cli::produce::run(args, cli.global).await,
+            Command::Consume(args) => weir_cli::consume::run(args, cli.global).await,
+            Command::Group(args) => weir_cli::group::run(args, cli.global).await,
         }
     });
     match result {
@@ -40,7 +40,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             // 1 by default; the API subcommands tell "refused" from "unreachable".
-            std::process::ExitCode::from(weir_broker::cli::client::exit_code(&e))
+            std::process::ExitCode::from(weir_cli::client::exit_code(&e))
         }
     }
 }

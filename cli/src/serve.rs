@@ -12,10 +12,10 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
-use crate::broker::{Advertised, BrokerOptions};
-use crate::kafka::server::ListenerOptions;
-use crate::node::{Node, NodeConfig};
-use crate::storage::StorageOptions;
+use weir_broker::broker::{Advertised, BrokerOptions};
+use weir_broker::kafka::server::ListenerOptions;
+use weir_broker::node::{Node, NodeConfig};
+use weir_broker::storage::StorageOptions;
 
 /// Flags of `weir serve`. Each can also be set by its environment variable or in
 /// the config file (same name, with underscores).
@@ -120,12 +120,12 @@ impl ServeArgs {
             defaults.insert("flush.ms".to_string(), ms.to_string());
         }
         // The defaults must make a valid topic config on their own.
-        crate::topic::parse_log_config(&defaults).context("invalid broker setting")?;
+        weir_broker::topic::parse_log_config(&defaults).context("invalid broker setting")?;
         let default_partitions = self.default_partitions.or(file.default_partitions).unwrap_or(1);
-        if default_partitions == 0 || default_partitions > crate::topic::MAX_PARTITIONS {
+        if default_partitions == 0 || default_partitions > weir_broker::topic::MAX_PARTITIONS {
             bail!(
                 "--default-partitions must be from 1 to {}, not {default_partitions}",
-                crate::topic::MAX_PARTITIONS
+                weir_broker::topic::MAX_PARTITIONS
             );
         }
         let max_connections = self.max_connections.or(file.max_connections);
