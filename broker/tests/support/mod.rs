@@ -2,6 +2,8 @@
 //! `kafka-protocol` messages over TCP, for the protocol tests.
 #![allow(dead_code)]
 
+pub mod pipeline;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
