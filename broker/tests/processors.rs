@@ -114,7 +114,8 @@ impl Node {
         }
     }
 
-    /// Waits until `topic` holds `count` records.
+    /// Waits until `topic` holds `count` records and every processor has caught
+    /// up with its input; then checks it holds no more.
     async fn wait_for(&self, topic: &str, count: u64) {
         let deadline = Instant::now() + PATIENCE;
         while self.high_watermark(topic) < count {
@@ -125,7 +126,22 @@ impl Node {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Then every processor has committed all of its input, so nothing
+        // more is on its way: only now does "no more than expected" mean something.
+        loop {
+            let end = |topic: &str, p| {
+                self.broker.storage.partition(topic, p).map(|log| log.high_watermark())
+            };
+            let caught_up = self.processors.list().iter().all(|p| {
+                let input = &p.manifest.input;
+                p.status.partitions.iter().all(|w| w.next_offset == end(input, w.partition))
+            });
+            if caught_up {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the processors never caught up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(self.high_watermark(topic), count, "{topic} got more than expected");
     }
 }
