@@ -14,13 +14,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-use weir_runtime::{Runtime, RuntimeOptions};
 
 use crate::broker::{Advertised, AdvertisedError, Broker, BrokerOptions};
 use crate::group::GroupError;
 use crate::http::{self, AppState};
 use crate::kafka::server::{self, ListenerOptions};
-use crate::processors::{PROCESSORS_DIR, ProcessorError, Processors};
+use crate::processors::{ProcessorError, Processors};
 use crate::storage::{Storage, StorageError, StorageOptions};
 
 /// Everything a node is started with.
@@ -260,15 +259,11 @@ async fn open_processors(
     broker: &Arc<Broker>,
     config: &NodeConfig,
 ) -> Result<Processors, NodeError> {
-    let dir = config.data_dir.join(PROCESSORS_DIR);
-    let cache = config.component_cache.clone().unwrap_or_else(|| dir.join(".cache"));
-    let broker = Arc::clone(broker);
-    blocking("opening the processors", move || {
-        let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache) })?;
-        Processors::open(broker, runtime, dir)
-    })
-    .await?
-    .map_err(NodeError::from)
+    let (broker, dir) = (Arc::clone(broker), config.data_dir.clone());
+    let cache = config.component_cache.clone();
+    blocking("opening the processors", move || Processors::open_in(broker, &dir, cache))
+        .await?
+        .map_err(NodeError::from)
 }
 
 /// Runs `work` on the blocking pool.

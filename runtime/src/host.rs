@@ -205,7 +205,7 @@ impl Host {
             },
         };
         if let Some(max) = max_batch {
-            let encoded = record.encoded_size() + crate::store::BATCH_OVERHEAD;
+            let encoded = record.alone_in_a_batch();
             if encoded > max {
                 let topic = &self.outputs[output].topic;
                 let why = format!(

@@ -152,6 +152,12 @@ impl OutputRecord {
     pub fn encoded_size(&self) -> usize {
         self.size() + RECORD_OVERHEAD + self.headers.len() * HEADER_OVERHEAD
     }
+
+    /// The most bytes a batch holding only this record takes: what must fit a
+    /// topic's max.message.bytes for the record to be written at all.
+    pub fn alone_in_a_batch(&self) -> usize {
+        self.encoded_size() + BATCH_OVERHEAD
+    }
 }
 
 /// The log as the runtime sees it.

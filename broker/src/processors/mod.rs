@@ -116,11 +116,17 @@ pub struct Processors {
 
 impl Processors {
     /// The registry of the data directory `data_dir`: deployments under
-    /// `<data_dir>/processors`, compiled components cached in its `.cache`.
-    /// Blocks while modules compile (once each; later opens hit the cache).
-    pub fn open_in(broker: Arc<Broker>, data_dir: &Path) -> Result<Processors, ProcessorError> {
+    /// `<data_dir>/processors`, compiled components cached in `cache` (default:
+    /// the registry's `.cache`). Blocks while modules compile (once each; later
+    /// opens hit the cache).
+    pub fn open_in(
+        broker: Arc<Broker>,
+        data_dir: &Path,
+        cache: Option<PathBuf>,
+    ) -> Result<Processors, ProcessorError> {
         let dir = data_dir.join(PROCESSORS_DIR);
-        let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(dir.join(CACHE_DIR)) })?;
+        let cache = cache.unwrap_or_else(|| dir.join(CACHE_DIR));
+        let runtime = Runtime::new(RuntimeOptions { cache_dir: Some(cache) })?;
         Processors::open(broker, runtime, dir)
     }
 

@@ -238,14 +238,15 @@ impl LogStore for BrokerStore {
         let mut chunks = vec![Vec::new()];
         let mut size = BATCH_OVERHEAD;
         for r in &records {
-            let encoded = r.encoded_size();
-            if encoded + BATCH_OVERHEAD > max {
+            let alone = r.alone_in_a_batch();
+            if alone > max {
                 return Err(StoreError::Refused(format!(
-                    "a record of about {encoded} bytes is over the max.message.bytes of \
+                    "a record of about {alone} bytes is over the max.message.bytes of \
                      {topic} ({max}): emit smaller records or raise the topic's \
                      max.message.bytes"
                 )));
             }
+            let encoded = r.encoded_size();
             if size + encoded > max {
                 chunks.push(Vec::new());
                 size = BATCH_OVERHEAD;
