@@ -5,7 +5,7 @@
 //! body, answers). `super::router` builds the router from those lists and
 //! [`document`] builds the document from the same lists, so a route cannot be
 //! served without being documented, nor documented without being served.
-//! `tests/http_openapi.rs` requests every documented operation of a running server
+//! `tests/integration/http_openapi.rs` requests every documented operation of a running server
 //! to check that none falls through to the 404 or 405 fallback.
 //!
 //! Path parameters are taken from the path (`{name}`), as strings unless a route

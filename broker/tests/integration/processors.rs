@@ -3,7 +3,7 @@
 //! restarts that neither lose nor repeat state, pause/upgrade/delete, refusals.
 //! (`weir demo` run twice is in weir-cli's tests, beside the binary.)
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! a limit or the error policy, with a clear reason, while the other processors
 //! go on. Modules that are not processors are refused at compile time.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! A real broker in-process on 127.0.0.1:0, and a raw Kafka client that speaks
-//! `kafka-protocol` messages over TCP, for the protocol tests.
+//! A real broker in-process on 127.0.0.1:0, a raw Kafka client that speaks
+//! `kafka-protocol` messages over TCP, and the HTTP tests' blocking client. The
+//! CLI's tests include this module too.
 #![allow(dead_code)]
 
 pub mod pipeline;
@@ -138,4 +139,15 @@ impl RawClient {
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
+}
+
+/// A blocking client that answers every status rather than failing on 4xx and
+/// 5xx, each request bounded by `patience`.
+pub fn agent(patience: Duration) -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(patience))
+            .build(),
+    )
 }

@@ -2,7 +2,7 @@
 //! the processors of a temporary data directory, and real Wasm components from
 //! `weir-examples`. Requests go over TCP with a blocking client.
 
-mod http_support;
+use crate::http_support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! resume where they left off, and pause, resume and upgrade act at batch
 //! boundaries.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,10 +5,9 @@
 //! Kafka requests go through the raw protocol client of `support`; every wait is
 //! bounded.
 
-mod cli_support;
+use crate::cli_support;
 // The broker's raw Kafka protocol client, shared with its own tests.
-#[path = "../../broker/tests/support/mod.rs"]
-mod support;
+use crate::broker_support as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -119,7 +118,7 @@ impl Weir {
 
     /// A request to the HTTP API: status, content type and body.
     fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String, String) {
-        let agent = cli_support::agent(PATIENCE);
+        let agent = support::agent(PATIENCE);
         let url = format!("{}{path}", self.url);
         let response = match (method, body) {
             ("GET", _) => agent.get(&url).call(),

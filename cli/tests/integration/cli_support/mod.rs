@@ -2,9 +2,6 @@
 //! with its own data directory, and one-shot commands with their output and exit
 //! code. Every wait is bounded; a server still running when a test ends is killed.
 
-// Each test crate compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -247,15 +244,4 @@ pub fn weir_env(args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Outcome {
 /// A port nothing listens on (bound, then released).
 pub fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A blocking HTTP client that answers every status rather than failing on 4xx
-/// and 5xx, each request bounded by `patience`.
-pub fn agent(patience: Duration) -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(patience))
-            .build(),
-    )
 }

@@ -3,7 +3,7 @@
 //! stored once, a sequence gap refused, and retries still recognised after a clean
 //! restart and after a crash.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

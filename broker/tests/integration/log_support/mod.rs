@@ -2,9 +2,6 @@
 //! building batches, and scanning a partition end to end while checking every
 //! invariant a reader relies on.
 
-// Each test crate compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
-
 use weir_broker::log::Partition;
 use weir_broker::log::batch;
 use weir_broker::log::record::{BatchBuilder, Compression, decode_batch};

@@ -3,7 +3,7 @@
 //! JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and the offset APIs, as a client
 //! library would. Loops are bounded; nothing asserts on timing.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

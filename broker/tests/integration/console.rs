@@ -7,7 +7,7 @@
 //! `WEIR_UPDATE_SCREENSHOT=1 cargo test -p weir-broker --test console` also
 //! rewrites `docs/console.png`.
 
-mod http_support;
+use crate::http_support;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -53,7 +53,7 @@ fn start() -> Server {
 impl Server {
     /// Appends `count` generated orders, keyed by order id and partitioned as
     /// Kafka's default partitioner would, one batch per partition.
-    fn produce(broker: &Broker, orders: &mut OrderGenerator, count: u64) {
+    fn produce_orders(broker: &Broker, orders: &mut OrderGenerator, count: u64) {
         let mut batches: BTreeMap<u32, BatchBuilder> = BTreeMap::new();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
         for (key, value) in orders.take(count as usize) {
@@ -92,7 +92,7 @@ impl Server {
         let (broker, stopped) = (Arc::clone(&self.broker), Arc::clone(&stop));
         let thread = std::thread::spawn(move || {
             while !stopped.load(Ordering::Relaxed) {
-                Server::produce(&broker, &mut orders, 40);
+                Server::produce_orders(&broker, &mut orders, 40);
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
@@ -264,7 +264,7 @@ fn the_console_shows_topics_groups_and_processors_live() {
     let browser = Browser::find();
     let server = start();
     let mut orders = OrderGenerator::new(GeneratorConfig::default());
-    Server::produce(&server.broker, &mut orders, ORDERS);
+    Server::produce_orders(&server.broker, &mut orders, ORDERS);
     server.wait_processed(ORDERS);
     let _producing = server.keep_producing(orders);
 

@@ -6,13 +6,13 @@
 //! - nothing from the damage on is served;
 //! - appends continue at the right next offset, read back, and survive a reopen.
 
-mod common;
+use crate::log_support;
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use common::{StoredBatch, as_stored, batch_at, make_batch, scan_log, timestamp_of};
+use log_support::{StoredBatch, as_stored, batch_at, make_batch, scan_log, timestamp_of};
 use tempfile::TempDir;
 use weir_broker::log::batch::{self, BatchError};
 use weir_broker::log::recovery::{self, CLEAN_SHUTDOWN, RECOVERY_POINT};

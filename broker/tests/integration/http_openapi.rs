@@ -3,7 +3,7 @@
 //! other method on a documented path is a 405, and the operations of the API are
 //! all in it.
 
-mod http_support;
+use crate::http_support;
 
 use http_support::{Server, message};
 use serde_json::{Value, json};

@@ -3,8 +3,8 @@
 //! their members and lag, reset and deleted; a processor's group is listed and
 //! protected; bad requests are refused with a 4xx that says what to do.
 
-mod http_support;
-mod support;
+use crate::http_support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! then read them back by offset, time and limit; and the requests that must be
 //! refused with a 4xx that says what to do.
 
-mod http_support;
+use crate::http_support;
 
 use http_support::{Server, message};
 use serde_json::{Value, json};

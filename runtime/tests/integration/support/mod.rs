@@ -1,8 +1,6 @@
 //! Shared by the runtime's integration tests: a runtime, an in-memory store with
 //! topics, manifests, and bounded waits.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

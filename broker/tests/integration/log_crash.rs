@@ -3,7 +3,7 @@
 //! every kill the log must hold every append that had returned, intact.
 //!
 //! The test binary is its own child: it re-executes itself to run the ignored
-//! `child_appender` test with `WEIR_CRASH_CHILD_DIR` set. The child opens the
+//! `log_crash::child_appender` test with `WEIR_CRASH_CHILD_DIR` set. The child opens the
 //! partition (recovering the previous round's crash), then appends batches of random
 //! sizes and reports each one that returned on stdout:
 //!
@@ -31,7 +31,7 @@
 //! The seed comes from the clock and is printed; set `WEIR_CRASH_SEED` to replay the
 //! same batches and kill delays (the moments a kill lands still vary).
 
-mod common;
+use crate::log_support;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -44,7 +44,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{StoredBatch, as_stored, scan_log};
+use log_support::{StoredBatch, as_stored, scan_log};
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::log::{Durability, Flusher, LogConfig, Partition};
 
@@ -192,7 +192,13 @@ fn run_child(dir: &Path, seed: u64, durability: &str, kill: Kill) -> ChildRun {
     let stderr = File::create(&stderr_path).expect("creating the child's stderr file");
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut child = Command::new(exe)
-        .args(["--exact", "child_appender", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "log_crash::child_appender",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir)
         .env(CHILD_SEED, seed.to_string())
         .env(CHILD_DURABILITY, durability)
@@ -209,7 +215,7 @@ fn run_child(dir: &Path, seed: u64, durability: &str, kill: Kill) -> ChildRun {
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
         while stdout.read_line(&mut line).is_ok_and(|n| n > 0) && line.ends_with('\n') {
-            // libtest's "test child_appender ... " may precede the first line.
+            // libtest's "test log_crash::child_appender ... " may precede the first line.
             let report = ["ready ", "acked ", "writing "].iter().find_map(|m| line.find(m));
             if let Some(at) = report
                 && tx.send(line[at..].trim_end().to_string()).is_err()
@@ -286,7 +292,7 @@ fn tear_tail(dir: &Path, rng: &mut fastrand::Rng) -> Tear {
         .expect("at least one segment");
     let path = dir.join(format!("{segment:020}.log"));
     let at = fs::metadata(&path).expect("the last segment's log").len();
-    let batch = common::make_batch(0, rng.usize(1..=20), rng.usize(0..=2_000));
+    let batch = log_support::make_batch(0, rng.usize(1..=20), rng.usize(0..=2_000));
     // Sometimes inside the 61-byte header, sometimes in the records.
     let len = if rng.bool() { rng.usize(1..61) } else { rng.usize(61..batch.len()) };
     let mut file = fs::OpenOptions::new().append(true).open(&path).expect("opening the log");
@@ -404,7 +410,7 @@ fn sigkill_during_appends_loses_no_acknowledged_append() {
         );
         // And a read from inside each acknowledged request serves its first batch.
         for ack in acked.values().filter(|a| a.base >= previous_hwm) {
-            let b = common::batch_at(&p, ack.base + (ack.last - ack.base) / 2);
+            let b = log_support::batch_at(&p, ack.base + (ack.last - ack.base) / 2);
             assert!(b.base >= ack.base && b.last <= ack.last, "round {round}: {ack:?}");
         }
         if let Some(tear) = tear {

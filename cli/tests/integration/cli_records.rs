@@ -3,7 +3,7 @@
 //! offset or a time, as text and JSON, and a group's offsets committed, shown,
 //! reset and deleted.
 
-mod cli_support;
+use crate::cli_support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -3,7 +3,7 @@
 //! gets its topics and input records before the server starts, through the
 //! storage API. Every wait is bounded; the server is stopped at the end.
 
-mod cli_support;
+use crate::cli_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

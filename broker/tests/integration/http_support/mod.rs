@@ -2,9 +2,6 @@
 //! the HTTP API tests (and the console's), and a blocking client that answers
 //! (status, JSON).
 
-// Each test crate compiles this module on its own and uses only part of it.
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,6 +12,8 @@ use tokio::sync::watch;
 use weir_broker::broker::Broker;
 use weir_broker::node::{Node, NodeConfig};
 use weir_broker::processors::Processors;
+
+use crate::support::agent;
 
 /// The longest any request of these tests may take.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -167,17 +166,6 @@ impl Drop for Server {
             panic!("the server thread panicked while stopping");
         }
     }
-}
-
-/// A blocking client that answers every status rather than failing on 4xx and
-/// 5xx, each request bounded by `patience`.
-pub fn agent(patience: Duration) -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(patience))
-            .build(),
-    )
 }
 
 /// The error message of an error answer.

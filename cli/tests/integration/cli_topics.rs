@@ -1,7 +1,7 @@
 //! `weir topic ...`, the global options and the exit codes, against a real `weir
 //! serve` child: 0 done, 1 the server refused, 2 bad arguments, 3 unreachable.
 
-mod cli_support;
+use crate::cli_support;
 
 use cli_support::{Server, closed_port, weir, weir_env};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! and what bad input gets (an error code, or a closed connection when the frame
 //! cannot be parsed) while the broker keeps serving everyone else.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -15,8 +15,7 @@ use weir_broker::storage::{Storage, StorageOptions};
 use weir_examples::events;
 
 // The pipeline's model and topic readers, shared with the broker's processor tests.
-#[path = "../../broker/tests/support/pipeline.rs"]
-mod pipeline;
+use crate::broker_support::pipeline;
 
 /// Runs `weir demo` on `dir`; returns its stdout.
 fn demo(dir: &Path, orders: u64) -> String {

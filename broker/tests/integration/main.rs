@@ -1,0 +1,23 @@
+//! The broker's integration tests, one binary: real brokers on `127.0.0.1:0`, real
+//! Kafka requests, real Wasm components, real partition directories.
+//!
+//! One module a subject; the `*_support` modules and `support` hold what several
+//! share. Run one subject with `cargo test -p weir-broker --test integration
+//! <module>::`, for example `processors::`.
+
+mod http_support;
+mod log_support;
+mod support;
+
+mod console;
+mod fuzz_seeds;
+mod http_api;
+mod http_groups;
+mod http_openapi;
+mod http_topics;
+mod kafka_groups;
+mod kafka_idempotence;
+mod kafka_protocol;
+mod log_corruption;
+mod log_crash;
+mod processors;
