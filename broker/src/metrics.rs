@@ -2,25 +2,33 @@
 //! format they are scraped in.
 //!
 //! What changes per request is counted here with atomics, in tables fixed when the
-//! broker starts (one row per served Kafka API, one column per error code): no
-//! lock, map or allocation per request or record. Per-partition traffic lives
-//! beside each partition's log ([`PartitionTraffic`](crate::log::traffic::PartitionTraffic), bumped by appends and
-//! fetches). Everything that is a level rather than a count (offsets, sizes, lag,
-//! processor status) is read from its owner at scrape time by `http::metrics`,
-//! which writes the families with [`Exposition`].
+//! broker starts (a row per Kafka API found by its key, a column per error code):
+//! no lock, map or allocation per request or record. Which rows are exposed at
+//! zero is the Kafka listener's to say ([`Metrics::serve`]); this module knows
+//! nothing of the Kafka layer. Per-partition traffic lives beside each partition's
+//! log ([`PartitionTraffic`](crate::log::traffic::PartitionTraffic), bumped by
+//! appends and fetches). Everything that is a level rather than a count (offsets,
+//! sizes, lag, processor status) is read from its owner at scrape time by
+//! `http::metrics`, which writes the families with [`Exposition`].
 //!
 //! The text format (version 0.0.4) is written by hand: a family is a `# HELP` and
 //! a `# TYPE` line, then one `name{label="value",...} value` line per sample;
 //! histograms add `_bucket{le=...}`, `_sum` and `_count` samples.
+//!
+//! Why not `prometheus-client`: its labelled families find a series through a
+//! lock and a hash map (unless each caller keeps a handle per series: these tables
+//! again), where here a request indexes an atomic; the levels would have to be
+//! copied into its registry before each scrape, or written through its collector
+//! interface, which is this writer again; and it speaks OpenMetrics, whose counter
+//! naming and `# EOF` would change what scrapers and dashboards already read. The
+//! writer is the hundred lines below, tested for escaping and histogram shape.
 
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::ApiKey;
-
-use crate::kafka::handlers::APIS;
 
 /// The `Content-Type` of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -46,8 +54,10 @@ pub struct Metrics {
     started: Instant,
     /// The same moment on the wall clock, for `weir_start_time_seconds`.
     started_at: SystemTime,
-    /// One row per served API, in the order of [`APIS`].
-    apis: Box<[ApiMetrics]>,
+    /// One row per API kafka-protocol knows, at index `key as i16` (None for codes
+    /// that name no API): the Kafka layer says which it serves ([`Metrics::serve`]),
+    /// this module never asks it.
+    apis: Box<[Option<ApiMetrics>]>,
     /// Kafka connections accepted.
     connections_opened: AtomicU64,
     /// Kafka connections ended (either side).
@@ -68,21 +78,31 @@ impl Metrics {
         Metrics {
             started: Instant::now(),
             started_at: SystemTime::now(),
-            apis: APIS.iter().map(|api| ApiMetrics::new(api.key)).collect(),
+            apis: api_table(),
             connections_opened: AtomicU64::new(0),
             connections_closed: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
         }
     }
 
-    /// The counters of a served API; None for one Weir does not serve.
-    pub fn api(&self, key: ApiKey) -> Option<&ApiMetrics> {
-        self.apis.iter().find(|a| a.key == key)
+    /// The counters of an API (one lookup by key, no search).
+    pub fn api(&self, key: ApiKey) -> &ApiMetrics {
+        self.apis[key as i16 as usize].as_ref().expect("api_table has a row for every ApiKey")
     }
 
-    /// Every served API's counters.
-    pub fn apis(&self) -> &[ApiMetrics] {
-        &self.apis
+    /// Marks the APIs a listener serves: they are exposed from the start, at zero,
+    /// so a rate over them is defined before their first request.
+    pub fn serve(&self, keys: impl IntoIterator<Item = ApiKey>) {
+        for key in keys {
+            self.api(key).served.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The APIs worth exposing, by key: every served one, and any other that was
+    /// counted.
+    pub fn apis(&self) -> impl Iterator<Item = &ApiMetrics> {
+        let exposed = |a: &&ApiMetrics| a.served.load(Ordering::Relaxed) || a.requests() > 0;
+        self.apis.iter().flatten().filter(exposed)
     }
 
     /// Counts an accepted Kafka connection until the guard is dropped.
@@ -136,11 +156,23 @@ impl Drop for ConnectionGuard<'_> {
     }
 }
 
+/// One row for every API kafka-protocol knows, at index `key as i16`.
+fn api_table() -> Box<[Option<ApiMetrics>]> {
+    let len = ApiKey::iter().map(|key| key as i16 as usize + 1).max().unwrap_or(0);
+    let mut table: Vec<Option<ApiMetrics>> = (0..len).map(|_| None).collect();
+    for key in ApiKey::iter() {
+        table[key as i16 as usize] = Some(ApiMetrics::new(key));
+    }
+    table.into_boxed_slice()
+}
+
 /// The counters of one Kafka API.
 #[derive(Debug)]
 pub struct ApiMetrics {
     /// The API.
     pub key: ApiKey,
+    /// Whether a listener serves it (exposed even before its first request).
+    served: AtomicBool,
     /// Requests answered or refused.
     requests: AtomicU64,
     /// Error codes in its responses (and for requests that closed the connection),
@@ -154,6 +186,7 @@ impl ApiMetrics {
     fn new(key: ApiKey) -> ApiMetrics {
         ApiMetrics {
             key,
+            served: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             errors: (0..ERROR_CELLS).map(|_| AtomicU64::new(0)).collect(),
             latency: Histogram::default(),
@@ -498,19 +531,22 @@ mod tests {
     }
 
     #[test]
-    fn there_is_a_row_for_every_registered_api_and_no_other() {
+    fn served_and_counted_apis_are_exposed_and_no_other() {
         let metrics = Metrics::new();
-        let rows: Vec<ApiKey> = metrics.apis().iter().map(|a| a.key).collect();
-        let registered: Vec<ApiKey> = APIS.iter().map(|a| a.key).collect();
-        assert_eq!(rows, registered);
-        assert!(APIS.iter().all(|a| metrics.api(a.key).is_some()));
-        assert!(metrics.api(ApiKey::ConsumerGroupHeartbeat).is_none());
+        assert_eq!(metrics.apis().count(), 0);
+        metrics.serve([ApiKey::Fetch, ApiKey::Produce]);
+        metrics.api(ApiKey::ConsumerGroupHeartbeat).observe(Duration::from_millis(1));
+        let exposed: Vec<ApiKey> = metrics.apis().map(|a| a.key).collect();
+        assert_eq!(exposed, [ApiKey::Produce, ApiKey::Fetch, ApiKey::ConsumerGroupHeartbeat]);
+        for key in ApiKey::iter() {
+            assert_eq!(metrics.api(key).key, key);
+        }
     }
 
     #[test]
     fn counts_errors_by_kafka_name_and_skips_none() {
         let metrics = Metrics::new();
-        let produce = metrics.api(ApiKey::Produce).unwrap();
+        let produce = metrics.api(ApiKey::Produce);
         produce.error(0);
         produce.error(3);
         produce.error(3);
@@ -526,7 +562,6 @@ mod tests {
         );
         assert_eq!(error_name(17), "INVALID_TOPIC_EXCEPTION");
         assert_eq!(produce.name(), "Produce");
-        assert!(metrics.api(ApiKey::Produce).is_some());
         let guard = metrics.connection();
         assert_eq!((metrics.connections_open(), metrics.connections_opened()), (1, 1));
         drop(guard);

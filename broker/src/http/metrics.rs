@@ -161,7 +161,7 @@ fn partitions(text: &mut Exposition, broker: &Broker) {
 
 fn kafka(text: &mut Exposition, metrics: &Metrics) {
     let apis: Vec<(String, &crate::metrics::ApiMetrics)> =
-        metrics.apis().iter().map(|a| (a.name(), a)).collect();
+        metrics.apis().map(|a| (a.name(), a)).collect();
     let mut family = text.family(
         "weir_kafka_requests_total",
         Kind::Counter,

@@ -118,6 +118,7 @@ pub async fn run(
     options: ListenerOptions,
     shutdown: impl Future<Output = ()>,
 ) {
+    broker.metrics.serve(handlers::APIS.iter().map(|api| api.key));
     tokio::pin!(shutdown);
     let (closing, closed) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -213,18 +214,14 @@ pub async fn process(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<Respon
     let span = debug_span!("request", api = ?api_key, version, correlation_id);
     let answered =
         answer(broker, api, version, correlation_id, frame, metrics).instrument(span).await;
-    if let Some(metrics) = metrics {
-        metrics.observe(started.elapsed());
-        match &answered {
-            Err(RequestError::UnsupportedVersion { .. }) => {
-                metrics.error(ResponseError::UnsupportedVersion.code())
-            }
-            Err(RequestError::Malformed { .. }) => {
-                metrics.error(ResponseError::InvalidRequest.code())
-            }
-            Err(_) => metrics.error(ResponseError::UnknownServerError.code()),
-            Ok(_) => {}
+    metrics.observe(started.elapsed());
+    match &answered {
+        Err(RequestError::UnsupportedVersion { .. }) => {
+            metrics.error(ResponseError::UnsupportedVersion.code())
         }
+        Err(RequestError::Malformed { .. }) => metrics.error(ResponseError::InvalidRequest.code()),
+        Err(_) => metrics.error(ResponseError::UnknownServerError.code()),
+        Ok(_) => {}
     }
     answered
 }
@@ -238,15 +235,13 @@ async fn answer(
     version: i16,
     correlation_id: i32,
     mut frame: Bytes,
-    metrics: Option<&ApiMetrics>,
+    metrics: &ApiMetrics,
 ) -> Result<Option<Response>, RequestError> {
     let api_key = api.key;
     if !api.serves(version) {
         if api_key == ApiKey::ApiVersions {
             debug!(version, "ApiVersions at an unserved version: answering v0");
-            if let Some(metrics) = metrics {
-                metrics.error(ResponseError::UnsupportedVersion.code());
-            }
+            metrics.error(ResponseError::UnsupportedVersion.code());
             let header = ResponseHeader::default().with_correlation_id(correlation_id);
             return encode(api_key, 0, 0, &header, &api_versions::unsupported()).map(Some);
         }

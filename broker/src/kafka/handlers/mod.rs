@@ -2,7 +2,7 @@
 //! the `registry!` below declares each API once (key, versions, handler file), and
 //! what must agree with it is derived from that declaration:
 //! - [`APIS`]: what ApiVersions advertises, the versions the connection accepts,
-//!   and the per-API rows of the metrics;
+//!   and the metrics rows the listener exposes from the start;
 //! - [`dispatch`]: decodes the request as the type its handler takes, calls the
 //!   handler, and counts the error codes of its answer ([`ErrorCodes`], which each
 //!   handler file implements for its response).
@@ -54,7 +54,7 @@ macro_rules! registry {
             broker: &Arc<Broker>,
             header: &RequestHeader,
             body: &mut Bytes,
-            metrics: Option<&ApiMetrics>,
+            metrics: &ApiMetrics,
         ) -> anyhow::Result<Reply> {
             let version = header.request_api_version;
             match ApiKey::try_from(header.request_api_key) {
@@ -200,10 +200,8 @@ fn decode<R: Decodable>(body: &mut Bytes, version: i16) -> anyhow::Result<R> {
     Ok(request)
 }
 
-fn reply(answer: impl Answer, metrics: Option<&ApiMetrics>) -> Reply {
-    if let Some(metrics) = metrics {
-        answer.error_codes(&mut |code| metrics.error(code));
-    }
+fn reply(answer: impl Answer, metrics: &ApiMetrics) -> Reply {
+    answer.error_codes(&mut |code| metrics.error(code));
     answer.into_reply()
 }
 

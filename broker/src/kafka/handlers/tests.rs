@@ -116,11 +116,17 @@ async fn every_registered_api_is_dispatched_to_its_handler() {
             // The zero body asks for acks=0.
             None => assert_eq!(api.key, ApiKey::Produce),
         }
-        let metrics = broker.metrics.api(api.key).unwrap();
+        let metrics = broker.metrics.api(api.key);
         assert_eq!(metrics.requests(), 1, "{:?} counted once", api.key);
     }
+    // Every registered API is exposed once a listener serves them, and no other.
+    broker.metrics.serve(APIS.iter().map(|api| api.key));
+    let exposed: Vec<ApiKey> = broker.metrics.apis().map(|a| a.key).collect();
+    let mut registered: Vec<ApiKey> = APIS.iter().map(|a| a.key).collect();
+    registered.sort_by_key(|key| *key as i16);
+    assert_eq!(exposed, registered);
     // The answer's error codes are counted per API, through the registry's entry.
-    let init = broker.metrics.api(ApiKey::InitProducerId).unwrap();
+    let init = broker.metrics.api(ApiKey::InitProducerId);
     assert_eq!(init.errors(), [("INVALID_REQUEST".to_owned(), 1)], "an empty transactional id");
 }
 
