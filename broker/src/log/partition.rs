@@ -181,6 +181,28 @@ impl FileSlice {
         self.file.read_exact_at(&mut buf, self.position)?;
         Ok(buf.into())
     }
+
+    /// Tells the kernel the bytes will be read soon (`POSIX_FADV_WILLNEED`): pages
+    /// not in the cache are read in the background, so a sendfile that follows
+    /// finds them there rather than waiting on the disk. A hint: nothing to do
+    /// for pages already cached, and nothing to report if it is ignored.
+    pub fn will_need(&self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let (position, len) = (self.position as libc::off_t, self.len as libc::off_t);
+            // SAFETY: the descriptor is open (held by the slice's Arc) and the call
+            // only reads its arguments.
+            unsafe {
+                libc::posix_fadvise(
+                    self.file.as_raw_fd(),
+                    position,
+                    len,
+                    libc::POSIX_FADV_WILLNEED,
+                );
+            }
+        }
+    }
 }
 
 /// What a read found.

@@ -2,6 +2,12 @@
 //! until `min_bytes` are there or `max_wait_ms` passes. Record bytes are not read
 //! here: the response carries file slices, which the connection sends with
 //! sendfile.
+//!
+//! Each look at the partitions runs on the blocking pool: finding a batch reads
+//! the offset index and batch headers, which wait on the disk when the data is no
+//! longer cached, and the slices found are announced to the kernel
+//! ([`FileSlice::will_need`]) so their pages are read in before sendfile asks. The
+//! wait between looks stays on the connection's task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +19,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::ErrorCodes;
+use super::{ErrorCodes, off_thread};
 use crate::broker::Broker;
 use crate::kafka::error_codes::ErrorCode;
 use crate::kafka::response::placeholder;
@@ -42,28 +48,39 @@ pub async fn handle(
             }
         }
     }
-    let mut served = Vec::new();
+    let request = Arc::new(request);
     loop {
-        served.clear();
-        let (response, slices, bytes, errors) = gather(broker, &request, &mut served);
-        if bytes >= request.min_bytes.max(0) as usize || errors || Instant::now() >= deadline {
-            for (partition, bytes, records) in served {
+        let (look_broker, look_request) = (Arc::clone(broker), Arc::clone(&request));
+        let look = off_thread(move || gather(&look_broker, &look_request)).await;
+        let enough = look.bytes >= request.min_bytes.max(0) as usize;
+        if enough || look.errors || Instant::now() >= deadline {
+            for (partition, bytes, records) in look.served {
                 partition.traffic().fetched(bytes, records);
             }
-            return (response, slices);
+            return (look.response, look.slices);
         }
         let _ = tokio::time::timeout_at(deadline, appended.notified()).await;
     }
 }
 
-/// One pass over the requested partitions: (response, slices, bytes found, any
-/// partition error). Each partition with records goes to `served`, with the bytes
-/// and records found, for the traffic counters of the pass that is answered.
-fn gather(
-    broker: &Broker,
-    request: &FetchRequest,
-    served: &mut Vec<(Arc<Partition>, u64, u64)>,
-) -> (FetchResponse, Vec<FileSlice>, usize, bool) {
+/// What one look over the requested partitions found.
+struct Look {
+    /// The response, with a placeholder where each slice goes.
+    response: FetchResponse,
+    /// The slices, in the response's order.
+    slices: Vec<FileSlice>,
+    /// Bytes found.
+    bytes: usize,
+    /// Whether any partition answered an error.
+    errors: bool,
+    /// Each partition with records, with the bytes and records found, for the
+    /// traffic counters of the look that is answered.
+    served: Vec<(Arc<Partition>, u64, u64)>,
+}
+
+/// One look over the requested partitions (blocking: it may read the disk).
+fn gather(broker: &Broker, request: &FetchRequest) -> Look {
+    let mut served = Vec::new();
     let max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut total = 0usize;
     let mut slices = Vec::new();
@@ -106,6 +123,7 @@ fn gather(
             });
             match read {
                 Ok(Some(slice)) => {
+                    slice.will_need();
                     total += slice.len;
                     served.push((Arc::clone(&partition), slice.len as u64, records));
                     data.records = Some(placeholder(&slice));
@@ -137,7 +155,8 @@ fn gather(
                 .with_partitions(partitions),
         );
     }
-    (FetchResponse::default().with_responses(topics), slices, total, errors)
+    let response = FetchResponse::default().with_responses(topics);
+    Look { response, slices, bytes: total, errors, served }
 }
 
 impl ErrorCodes for FetchResponse {
