@@ -54,6 +54,8 @@
 //! - `error`: [`Error`] (what a processor returns), [`ProcessError`], [`EmitError`],
 //!   [`StateError`].
 //! - [`testing`]: [`testing::TestContext`], the host in memory.
+//! - [`window`] (`json` feature): event-time tumbling, hopping and session windows
+//!   with a grace period, kept in the state.
 //! - `guest` (wasm32 only): the `wit-bindgen` bindings and the glue behind [`export!`];
 //!   `outbox` buffers emitted records for one `send-packed` host call per batch.
 //!
@@ -69,6 +71,8 @@ mod guest;
 mod outbox;
 mod record;
 pub mod testing;
+#[cfg(feature = "json")]
+pub mod window;
 
 pub use config::Config;
 pub use context::{Context, LogLevel};
