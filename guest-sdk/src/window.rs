@@ -282,34 +282,30 @@ impl Windows {
     ) -> Result<Vec<Closed<A>>, Error> {
         let mut closed = Vec::new();
         let prefix = self.key(b"close/", &[]);
-        loop {
-            let page = ctx.state_scan(&prefix, None, PAGE);
-            let full = page.len() == PAGE as usize;
-            for (index, _) in &page {
-                let entry = &index[prefix.len()..];
-                let closes_at = decode_time(&entry[..8])?;
-                let closes = match self.shape {
-                    Shape::Fixed { .. } => closes_at <= watermark,
-                    Shape::Session { .. } => closes_at < watermark,
-                };
-                if !closes {
-                    return Ok(closed);
-                }
-                let id = &entry[8..];
-                let stored = self.key(b"agg/", id);
-                let bytes = ctx
-                    .state_get(&stored)
-                    .ok_or_else(|| Error::msg("window state: a closing window has no aggregate"))?;
-                let (end, value): (i64, A) = serde_json::from_slice(&bytes)?;
-                let (key, start) = split_window_id(id)?;
-                ctx.state_delete(&stored);
-                ctx.state_delete(index);
-                closed.push(Closed { key, start, end, value });
+        // One entry at a time: on most records nothing closes, and the oldest
+        // entry says so without copying a page of them out of the host.
+        while let Some((index, _)) = ctx.state_scan(&prefix, None, 1).pop() {
+            let entry = &index[prefix.len()..];
+            let closes_at = decode_time(&entry[..8])?;
+            let closes = match self.shape {
+                Shape::Fixed { .. } => closes_at <= watermark,
+                Shape::Session { .. } => closes_at < watermark,
+            };
+            if !closes {
+                break;
             }
-            if !full {
-                return Ok(closed);
-            }
+            let id = &entry[8..];
+            let stored = self.key(b"agg/", id);
+            let bytes = ctx
+                .state_get(&stored)
+                .ok_or_else(|| Error::msg("window state: a closing window has no aggregate"))?;
+            let (end, value): (i64, A) = serde_json::from_slice(&bytes)?;
+            let (key, start) = split_window_id(id)?;
+            ctx.state_delete(&stored);
+            ctx.state_delete(&index);
+            closed.push(Closed { key, start, end, value });
         }
+        Ok(closed)
     }
 
     /// Every entry under `prefix`, page by page.
