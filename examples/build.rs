@@ -12,10 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guests: (file name in `OUT_DIR`, package, directory under `examples/`).
-const GUESTS: [(&str, &str, &str); 8] = [
+const GUESTS: [(&str, &str, &str); 11] = [
+    ("router", "weir-router", "processors/router"),
     ("inventory", "weir-inventory", "processors/inventory"),
+    ("reservation", "weir-reservation", "processors/reservation"),
     ("payment", "weir-payment", "processors/payment"),
     ("notification", "weir-notification", "processors/notification"),
+    ("minutes", "weir-minutes", "processors/minutes"),
     ("analytics", "weir-analytics", "processors/analytics"),
     ("fraud", "weir-fraud", "processors/fraud"),
     ("passthrough", "weir-passthrough", "guests/passthrough"),

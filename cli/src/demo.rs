@@ -2,17 +2,19 @@
 //!
 //! 1. Starts a broker exactly as `weir serve` does (Kafka on 127.0.0.1:9092, the
 //!    HTTP API on 127.0.0.1:8080, data in `./weir-demo-data`).
-//! 2. Creates the pipeline's topics if missing: `orders` (3 partitions) and one
-//!    output topic per processor.
-//! 3. Deploys the five processors of `weir_examples::pipeline()` (inventory,
-//!    payment, notification, analytics, fraud), unless a previous run did: then
-//!    they resume from their offsets and state.
+//! 2. Creates the pipeline's topics if missing (`weir_examples::TOPICS`): `orders`,
+//!    the re-keyed topics between the stages, and the outputs.
+//! 3. Deploys the eight processors of `weir_examples::pipeline()`, unless a
+//!    previous run did: then they resume from their offsets and state.
 //! 4. Appends `--orders` generated `OrderPlaced` events to `orders` at `--rate`
 //!    per second, keyed by order id and partitioned as Kafka's default
 //!    partitioner would. The sequence continues where the topic ends, so a
 //!    second run adds new orders rather than repeating old ones.
-//! 5. Prints progress every second, then, once every processor has caught up, a
-//!    summary; and keeps serving until ctrl-c (or exits, with `--exit`).
+//! 5. Prints progress every second, then, once every processor has caught up
+//!    (nothing left to read anywhere, twice in a row), a summary; with
+//!    `--verify`, recomputes every output with `weir_examples::verify`'s model
+//!    and fails if any differs; and keeps serving until ctrl-c (or exits, with
+//!    `--exit`).
 //!
 //! Ctrl-c at any point stops cleanly: processors at a batch boundary, storage
 //! closed.
@@ -27,8 +29,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::Args;
 use tokio::sync::watch;
-use weir_examples::events::{self, InventoryEvent, PaymentEvent};
+use weir_examples::events::{self, InventoryEvent, MinuteStats, PaymentEvent};
 use weir_examples::generator::{GeneratorConfig, OrderGenerator};
+use weir_examples::verify::{self, Partitions, Rec};
 use weir_runtime::partitioner::partition_for_key;
 use weir_runtime::store::LogStore;
 use weir_runtime::{Limits, Manifest, StartPosition};
@@ -64,13 +67,16 @@ pub struct DemoArgs {
     /// Exit once the summary is printed, instead of serving until ctrl-c
     #[arg(long)]
     pub exit: bool,
+    /// After the summary, recompute every output topic from `orders` with an
+    /// independent model of the domain and compare; exit with an error if any
+    /// output differs
+    #[arg(long)]
+    pub verify: bool,
     /// The broker's log on stderr: `text`, or `json` (one object per line)
     #[arg(long, env = "WEIR_LOG_FORMAT", value_name = "FORMAT", value_enum, default_value_t)]
     pub log_format: LogFormat,
 }
 
-/// Partitions of `orders`.
-const ORDERS_PARTITIONS: u32 = 3;
 /// How often the generator appends what is due.
 const TICK: Duration = Duration::from_millis(10);
 /// The most orders one tick appends, should it fall behind (batches stay small).
@@ -122,10 +128,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 /// Creates the pipeline's topics that are missing.
 fn create_topics(broker: &Broker) -> anyhow::Result<()> {
-    let outputs = weir_examples::pipeline().map(|d| d.outputs).concat();
-    let topics =
-        [(events::ORDERS, ORDERS_PARTITIONS)].into_iter().chain(outputs.iter().map(|t| (*t, 1)));
-    for (name, partitions) in topics {
+    for (name, partitions) in weir_examples::TOPICS {
         if broker.storage.topic(name).is_none() {
             let spec = TopicSpec { name: name.to_owned(), partitions, configs: BTreeMap::new() };
             broker.storage.create_topic(spec).with_context(|| format!("creating topic {name}"))?;
@@ -138,13 +141,26 @@ fn create_topics(broker: &Broker) -> anyhow::Result<()> {
 /// Deploys the pipeline's processors that are not deployed yet.
 async fn deploy_pipeline(broker: &Broker, processors: &Arc<Processors>) -> anyhow::Result<()> {
     for d in weir_examples::pipeline() {
-        if processors.get(d.name).is_ok() {
+        if let Ok(info) = processors.get(d.name) {
+            let outputs: Vec<String> = d.outputs.iter().map(|t| t.to_string()).collect();
+            if info.manifest.input != d.input || info.manifest.outputs != outputs {
+                bail!(
+                    "processor {} in this data directory reads {} and writes {}, but this \
+                     version of the demo's reads {} and writes {}: the directory holds an \
+                     older demo pipeline; remove it or pass another --data-dir",
+                    d.name,
+                    info.manifest.input,
+                    info.manifest.outputs.join(", "),
+                    d.input,
+                    outputs.join(", ")
+                );
+            }
             // Its committed offsets, as Kafka tools see them.
             let offsets = broker.groups.fetch_offsets(d.name, None);
             let done: i64 = offsets.iter().filter_map(|(_, o)| o.as_ref()).map(|o| o.offset).sum();
             println!(
-                "processor {} resumes from its offsets and state ({done} orders done)",
-                d.name
+                "processor {} resumes from its offsets and state ({done} records of {} done)",
+                d.name, d.input
             );
             continue;
         }
@@ -196,6 +212,10 @@ async fn pipeline(
     let mut ticker = tokio::time::interval(TICK);
     let (mut produced, mut next_report) = (already, Duration::from_secs(1));
     let (mut last_done, mut last_progress) = (0, Instant::now());
+    // The topics' total records when every lag was last seen zero: caught up is
+    // twice in a row with nothing written in between, since a processor that has
+    // read everything may still be appending what it made of it.
+    let mut quiet_at: Option<u64> = None;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -213,24 +233,26 @@ async fn pipeline(
             produce(broker, &mut generator, count, partitions)?;
             produced += count;
         }
-        let statuses = pipeline_statuses(processors);
-        let hwms = high_watermarks(&store, events::ORDERS)?;
+        let written = total_records(&store)?;
+        let lags = lags(processors, &store)?;
         if elapsed >= next_report {
             next_report += Duration::from_secs(1);
-            print_progress(elapsed, produced - already, args.orders, &statuses, &hwms);
+            print_progress(elapsed, produced - already, args.orders, &lags);
         }
-        let done: u64 = statuses.iter().map(|s| progress(s, &hwms).0).sum();
+        let done: u64 = lags.iter().map(|l| l.done).sum();
         if done != last_done {
             (last_done, last_progress) = (done, Instant::now());
         }
-        let caught_up = statuses.iter().all(|s| progress(s, &hwms).1 == 0);
+        let idle = lags.iter().all(|l| l.lag == 0);
+        let caught_up = idle && quiet_at == Some(written);
+        quiet_at = idle.then_some(written);
         if produced == target && caught_up {
-            print_progress(elapsed, produced - already, args.orders, &statuses, &hwms);
-            print_summary(&store, &statuses)?;
-            return Ok(());
+            print_progress(elapsed, produced - already, args.orders, &lags);
+            print_summary(&store, &lags)?;
+            return if args.verify { verify(&store) } else { Ok(()) };
         }
         if produced == target && last_progress.elapsed() >= STALL {
-            print_summary(&store, &statuses)?;
+            print_summary(&store, &lags)?;
             bail!(
                 "the processors made no progress for {}s: see their status and logs \
                  (weir processor list, weir processor logs NAME)",
@@ -269,60 +291,68 @@ fn high_watermarks(store: &BrokerStore, topic: &str) -> anyhow::Result<Vec<u64>>
     Ok(bounds.collect::<Result<_, _>>()?)
 }
 
-/// The pipeline's processors' current info (those deployed).
-fn pipeline_statuses(processors: &Processors) -> Vec<ProcessorInfo> {
-    weir_examples::pipeline().iter().filter_map(|d| processors.get(d.name).ok()).collect()
+/// Records in all the pipeline's topics.
+fn total_records(store: &BrokerStore) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for (topic, _) in weir_examples::TOPICS {
+        total += high_watermarks(store, topic)?.iter().sum::<u64>();
+    }
+    Ok(total)
 }
 
-/// Orders a processor has done and still has to do, by the input's high
-/// watermarks now.
-fn progress(info: &ProcessorInfo, hwms: &[u64]) -> (u64, u64) {
-    let mut done_lag = (0, 0);
-    for (p, hwm) in hwms.iter().enumerate() {
-        let at = info.status.partitions.get(p).and_then(|s| s.next_offset).unwrap_or(0);
-        done_lag.0 += at.min(*hwm);
-        done_lag.1 += hwm.saturating_sub(at);
-    }
-    done_lag
+/// A deployed processor of the pipeline, and how far it is through its input.
+struct Lag {
+    info: ProcessorInfo,
+    /// Input records it has done.
+    done: u64,
+    /// Input records it still has to do.
+    lag: u64,
 }
 
-fn print_progress(
-    elapsed: Duration,
-    produced: u64,
-    orders: u64,
-    statuses: &[ProcessorInfo],
-    hwms: &[u64],
-) {
-    let mut line = format!("{:>4}s  orders {produced}/{orders}", elapsed.as_secs());
-    for info in statuses {
-        let p = &info.status.partitions;
-        let (records_in, out, errors) = (
-            p.iter().map(|s| s.records_in).sum::<u64>(),
-            p.iter().map(|s| s.records_out).sum::<u64>(),
-            p.iter().map(|s| s.errors).sum::<u64>(),
-        );
-        let lag = progress(info, hwms).1;
-        line +=
-            &format!(" | {} in {records_in} lag {lag} out {out} err {errors}", info.manifest.name);
+/// The pipeline's processors (those deployed), each with its progress through
+/// its input by the input's high watermarks read after its status.
+fn lags(processors: &Processors, store: &BrokerStore) -> anyhow::Result<Vec<Lag>> {
+    let mut lags = Vec::new();
+    for d in weir_examples::pipeline() {
+        let Ok(info) = processors.get(d.name) else { continue };
+        let (mut done, mut lag) = (0, 0);
+        for (p, hwm) in high_watermarks(store, d.input)?.iter().enumerate() {
+            let at = info.status.partitions.get(p).and_then(|s| s.next_offset).unwrap_or(0);
+            done += at.min(*hwm);
+            lag += hwm.saturating_sub(at);
+        }
+        lags.push(Lag { info, done, lag });
     }
+    Ok(lags)
+}
+
+fn print_progress(elapsed: Duration, produced: u64, orders: u64, lags: &[Lag]) {
+    let mut line = format!("{:>4}s  orders {produced}/{orders} | lag", elapsed.as_secs());
+    let mut errors = 0;
+    for l in lags {
+        line += &format!(" {} {}", l.info.manifest.name, l.lag);
+        errors += l.info.status.partitions.iter().map(|s| s.errors).sum::<u64>();
+    }
+    line += &format!(" | errors {errors}");
     println!("{line}");
     let _ = std::io::stdout().flush();
 }
 
 /// The per-processor table (this run's counts), each topic's total, and what
 /// the events say.
-fn print_summary(store: &BrokerStore, statuses: &[ProcessorInfo]) -> anyhow::Result<()> {
+fn print_summary(store: &BrokerStore, lags: &[Lag]) -> anyhow::Result<()> {
     println!();
     println!(
-        "{:<14} {:>10} {:>10} {:>8} {:>14}",
-        "processor", "in", "out", "errors", "dead-lettered"
+        "{:<14} {:<20} {:>10} {:>10} {:>8} {:>14}",
+        "processor", "reads", "in", "out", "errors", "dead-lettered"
     );
-    for info in statuses {
-        let p = &info.status.partitions;
+    for l in lags {
+        let p = &l.info.status.partitions;
         let sum = |f: fn(&weir_runtime::PartitionStatus) -> u64| p.iter().map(f).sum::<u64>();
         println!(
-            "{:<14} {:>10} {:>10} {:>8} {:>14}",
-            info.manifest.name,
+            "{:<14} {:<20} {:>10} {:>10} {:>8} {:>14}",
+            l.info.manifest.name,
+            l.info.manifest.input,
             sum(|s| s.records_in),
             sum(|s| s.records_out),
             sum(|s| s.errors),
@@ -331,22 +361,23 @@ fn print_summary(store: &BrokerStore, statuses: &[ProcessorInfo]) -> anyhow::Res
     }
     println!("(counts of this run; the topics below hold every run's records)");
     println!();
-    let mut topics = vec![events::ORDERS.to_owned()];
-    for d in weir_examples::pipeline() {
-        topics.extend(d.outputs.iter().map(|t| t.to_string()));
-        topics.push(weir_runtime::dead_letter_topic(d.name));
-    }
-    println!("{:<24} {:>10}", "topic", "records");
+    let mut topics: Vec<String> =
+        weir_examples::TOPICS.iter().map(|(t, _)| t.to_string()).collect();
+    topics.extend(weir_examples::pipeline().map(|d| weir_runtime::dead_letter_topic(d.name)));
+    println!("{:<28} {:>10}", "topic", "records");
     for topic in &topics {
         let records: u64 = high_watermarks(store, topic).map_or(0, |h| h.iter().sum());
-        println!("{topic:<24} {records:>10}");
+        println!("{topic:<28} {records:>10}");
     }
 
-    let (mut reserved, mut out_of_stock) = (0u64, 0u64);
+    let (mut reserved, mut out_of_stock, mut released) = (0u64, 0u64, 0u64);
     for value in values(store, events::INVENTORY_EVENTS)? {
         match serde_json::from_slice::<InventoryEvent>(&value) {
             Ok(InventoryEvent::StockReserved { .. }) => reserved += 1,
-            Ok(InventoryEvent::OutOfStock { .. }) => out_of_stock += 1,
+            Ok(InventoryEvent::OutOfStock { released: lines, .. }) => {
+                out_of_stock += 1;
+                released += lines.len() as u64;
+            }
             Err(_) => {}
         }
     }
@@ -361,39 +392,101 @@ fn print_summary(store: &BrokerStore, statuses: &[ProcessorInfo]) -> anyhow::Res
             Err(_) => {}
         }
     }
+    let minutes: Vec<MinuteStats> = values(store, events::ANALYTICS)?
+        .iter()
+        .filter_map(|v| serde_json::from_slice(v).ok())
+        .collect();
     let alerts: u64 = high_watermarks(store, events::FRAUD_ALERTS)?.iter().sum();
     println!();
-    println!("stock reserved for {reserved} orders; {out_of_stock} out of stock");
     println!(
-        "payments: {authorized} authorized, {declined} declined; revenue EUR {}.{:02}",
+        "stock reserved for {reserved} orders; {out_of_stock} out of stock \
+         ({released} partly reserved lines released)"
+    );
+    println!(
+        "payments (reserved orders only): {authorized} authorized, {declined} declined; \
+         revenue EUR {}.{:02}",
         revenue / 100,
         revenue % 100
     );
+    match minutes.last() {
+        Some(last) => println!(
+            "analytics: {} minutes closed, {} orders in them; the last, {} UTC: {} orders, \
+             EUR {}.{:02} (later minutes close as later orders arrive)",
+            minutes.len(),
+            minutes.iter().map(|m| m.orders).sum::<u64>(),
+            clock(last.minute),
+            last.orders,
+            last.revenue_cents / 100,
+            last.revenue_cents % 100
+        ),
+        None => {
+            println!("analytics: no minute has closed yet; minutes close as later orders arrive")
+        }
+    }
     println!("fraud alerts: {alerts}");
     println!();
     std::io::stdout().flush()?;
     Ok(())
 }
 
-/// Every record value of `topic`, partition by partition.
-fn values(store: &BrokerStore, topic: &str) -> anyhow::Result<Vec<bytes::Bytes>> {
-    let mut values = Vec::new();
+/// Recomputes every output with the independent model and prints where it
+/// differs; an error if anything does.
+fn verify(store: &BrokerStore) -> anyhow::Result<()> {
+    let mut topics = BTreeMap::new();
+    for (topic, _) in weir_examples::TOPICS {
+        topics.insert(topic.to_owned(), read_topic(store, topic)?);
+    }
+    let report = verify::verify(&topics);
+    println!(
+        "verify: every output recomputed from the orders by a model separate from the processors"
+    );
+    print!("{report}");
+    println!();
+    std::io::stdout().flush()?;
+    if !report.ok() {
+        bail!(
+            "verification failed: the outputs above differ from the model's; the processors' \
+             logs may say why (weir processor logs NAME)"
+        );
+    }
+    println!("verify: all {} checks passed", report.checks.len());
+    Ok(())
+}
+
+/// Every record of `topic`, partition by partition, in offset order.
+fn read_topic(store: &BrokerStore, topic: &str) -> anyhow::Result<Partitions> {
+    let mut partitions = Vec::new();
     for p in 0..store.partitions(topic)? {
         let bounds = store.bounds(topic, p)?;
-        let mut next = bounds.log_start;
+        let (mut records, mut next) = (Vec::new(), bounds.log_start);
         while next < bounds.high_watermark {
-            let records = store.read(topic, p, next, 10_000, 4 << 20)?;
-            let Some(last) = records.last() else { break };
+            let batch = store.read(topic, p, next, 10_000, 4 << 20)?;
+            let Some(last) = batch.last() else { break };
             next = last.offset + 1;
-            values.extend(records.into_iter().filter_map(|r| r.value));
+            records.extend(batch.into_iter().map(|r| Rec {
+                key: r.key.map(|k| k.to_vec()),
+                value: r.value.map(|v| v.to_vec()),
+            }));
         }
+        partitions.push(records);
     }
-    Ok(values)
+    Ok(partitions)
+}
+
+/// Every record value of `topic`, partition by partition.
+fn values(store: &BrokerStore, topic: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    Ok(read_topic(store, topic)?.into_iter().flatten().filter_map(|r| r.value).collect())
 }
 
 /// Completes once `stopped` turns true (or its sender is gone).
 async fn stop_requested(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// `HH:MM` of a time in ms since the epoch, UTC.
+fn clock(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 fn plural(n: u64) -> &'static str {

@@ -7,16 +7,19 @@
 //!
 //! Layout:
 //! - [`wasm`]: the components' bytes, one constant per guest.
-//! - [`pipeline()`]: the five deployments of the order pipeline (name, input,
-//!   outputs, config, component).
+//! - [`pipeline()`]: the eight deployments of the order pipeline (name, input,
+//!   outputs, config, component), and its [`TOPICS`].
 //! - [`generator`]: deterministic `OrderPlaced` events for the `orders` topic, and a
 //!   pacer.
+//! - [`verify`]: the model that recomputes the pipeline's outputs from its
+//!   topics and says where they differ.
 //!
 //! The events' schema is the crate `weir-order-events` (re-exported as [`events`]).
 
 pub mod generator;
 mod pipeline;
+pub mod verify;
 pub mod wasm;
 
-pub use pipeline::{Deployment, pipeline};
+pub use pipeline::{Deployment, PARTITIONS, TOPICS, pipeline};
 pub use weir_order_events as events;

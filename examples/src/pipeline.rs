@@ -1,4 +1,4 @@
-//! The order pipeline's deployments.
+//! The order pipeline's topics and deployments.
 
 use weir_order_events as events;
 
@@ -19,39 +19,115 @@ pub struct Deployment {
     pub wasm: &'static [u8],
 }
 
-/// The five processors of the order pipeline, each reading [`events::ORDERS`].
+impl Deployment {
+    /// The value of config `key`, if set.
+    pub fn config_value(&self, key: &str) -> Option<&'static str> {
+        self.config.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+/// Partitions of [`events::ORDERS`], and of each topic keyed by something the
+/// stages keep state about.
+pub const PARTITIONS: u32 = 3;
+
+/// Every topic of the pipeline with its partition count: the input, the
+/// re-keyed topics in between and the outputs. `minute-partials` has one
+/// partition, so that one instance adds up every orders partition's minutes.
+pub const TOPICS: [(&str, u32); 11] = [
+    (events::ORDERS, PARTITIONS),
+    (events::STOCK_REQUESTS, PARTITIONS),
+    (events::STOCK_DECISIONS, PARTITIONS),
+    (events::INVENTORY_EVENTS, PARTITIONS),
+    (events::ORDERS_BY_CUSTOMER, PARTITIONS),
+    (events::MINUTE_PARTIALS, 1),
+    (events::PAYMENTS, 1),
+    (events::NOTIFICATIONS, 1),
+    (events::ANALYTICS, 1),
+    (events::LATE_ORDERS, 1),
+    (events::FRAUD_ALERTS, 1),
+];
+
+/// The eight processors of the order pipeline, upstream first (the table of
+/// `weir_order_events` says what each reads and writes).
 ///
 /// The configurations suit [`crate::generator`]'s defaults: SKUs start selling out
-/// after about 10,000 orders (1,000 units each),
-/// payments declined and fraud alerts raised for its suspicious orders only.
-pub fn pipeline() -> [Deployment; 5] {
-    let deploy = |name, outputs, config, wasm| Deployment {
-        name,
-        input: events::ORDERS,
-        outputs,
-        config,
-        wasm,
-    };
+/// after about 10,000 orders (1,000 units each), payments above EUR 250 are
+/// declined, and fraud alerts are raised for its suspicious orders only.
+pub fn pipeline() -> [Deployment; 8] {
+    let deploy =
+        |name, input, outputs, config, wasm| Deployment { name, input, outputs, config, wasm };
     [
         deploy(
+            "router",
+            events::ORDERS,
+            &[events::STOCK_REQUESTS, events::ORDERS_BY_CUSTOMER],
+            &[],
+            wasm::ROUTER,
+        ),
+        deploy(
             "inventory",
-            &[events::INVENTORY_EVENTS],
+            events::STOCK_REQUESTS,
+            &[events::STOCK_DECISIONS],
             &[("initial_stock", "1000")],
             wasm::INVENTORY,
         ),
-        deploy("payment", &[events::PAYMENTS], &[("max_amount_cents", "100000")], wasm::PAYMENT),
+        deploy(
+            "reservation",
+            events::STOCK_DECISIONS,
+            &[events::INVENTORY_EVENTS, events::STOCK_REQUESTS],
+            &[],
+            wasm::RESERVATION,
+        ),
+        deploy(
+            "payment",
+            events::INVENTORY_EVENTS,
+            &[events::PAYMENTS],
+            &[("max_amount_cents", "25000")],
+            wasm::PAYMENT,
+        ),
         deploy(
             "notification",
+            events::ORDERS,
             &[events::NOTIFICATIONS],
             &[("domain", "example.com")],
             wasm::NOTIFICATION,
         ),
-        deploy("analytics", &[events::ANALYTICS], &[], wasm::ANALYTICS),
+        deploy(
+            "minutes",
+            events::ORDERS,
+            &[events::MINUTE_PARTIALS, events::LATE_ORDERS],
+            &[("grace_ms", "5000")],
+            wasm::MINUTES,
+        ),
+        deploy(
+            "analytics",
+            events::MINUTE_PARTIALS,
+            &[events::ANALYTICS],
+            &[("partitions", "3")],
+            wasm::ANALYTICS,
+        ),
         deploy(
             "fraud",
+            events::ORDERS_BY_CUSTOMER,
             &[events::FRAUD_ALERTS],
             &[("max_orders", "5"), ("window_ms", "10000"), ("amount_threshold_cents", "100000")],
             wasm::FRAUD,
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_topic_a_processor_touches_is_declared() {
+        for d in pipeline() {
+            for topic in std::iter::once(&d.input).chain(d.outputs) {
+                assert!(TOPICS.iter().any(|(t, _)| t == topic), "{}: {topic} undeclared", d.name);
+            }
+        }
+        let analytics = pipeline().into_iter().find(|d| d.name == "analytics").unwrap();
+        assert_eq!(analytics.config_value("partitions"), Some(&*PARTITIONS.to_string()));
+    }
 }

@@ -6,13 +6,19 @@ macro_rules! component {
     };
 }
 
-/// Order pipeline: reserves stock per SKU (`examples/processors/inventory`).
+/// Order pipeline: re-keys orders by SKU and by customer (`examples/processors/router`).
+pub const ROUTER: &[u8] = component!("router");
+/// Order pipeline: keeps each SKU's stock (`examples/processors/inventory`).
 pub const INVENTORY: &[u8] = component!("inventory");
+/// Order pipeline: joins line decisions back per order (`examples/processors/reservation`).
+pub const RESERVATION: &[u8] = component!("reservation");
 /// Order pipeline: authorizes or declines payments (`examples/processors/payment`).
 pub const PAYMENT: &[u8] = component!("payment");
 /// Order pipeline: order confirmations (`examples/processors/notification`).
 pub const NOTIFICATION: &[u8] = component!("notification");
-/// Order pipeline: orders and revenue per minute (`examples/processors/analytics`).
+/// Order pipeline: each partition's minute totals (`examples/processors/minutes`).
+pub const MINUTES: &[u8] = component!("minutes");
+/// Order pipeline: one total per closed minute (`examples/processors/analytics`).
 pub const ANALYTICS: &[u8] = component!("analytics");
 /// Order pipeline: velocity and amount alerts (`examples/processors/fraud`).
 pub const FRAUD: &[u8] = component!("fraud");
@@ -26,10 +32,13 @@ pub const FILTER: &[u8] = component!("filter");
 pub const MISBEHAVE: &[u8] = component!("misbehave");
 
 /// Every component by name.
-pub const ALL: [(&str, &[u8]); 8] = [
+pub const ALL: [(&str, &[u8]); 11] = [
+    ("router", ROUTER),
     ("inventory", INVENTORY),
+    ("reservation", RESERVATION),
     ("payment", PAYMENT),
     ("notification", NOTIFICATION),
+    ("minutes", MINUTES),
     ("analytics", ANALYTICS),
     ("fraud", FRAUD),
     ("passthrough", PASSTHROUGH),

@@ -15,17 +15,19 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use support::pipeline::{expected_inventory, inventory_events, orders_of, read_all};
+use support::pipeline::{read_all, read_topics};
 use support::{RawClient, TestBroker};
 use weir_broker::broker::Broker;
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::node::NodeConfig;
 use weir_broker::processors::{BrokerStore, ProcessorError, Processors, state_topic};
-use weir_broker::storage::{Storage, StorageOptions};
 use weir_broker::topic::TopicSpec;
-use weir_examples::events::{self, InventoryEvent};
+use weir_examples::Deployment;
+use weir_examples::events;
 use weir_examples::generator::{GeneratorConfig, OrderGenerator};
+use weir_examples::verify;
 use weir_examples::wasm;
+use weir_runtime::partitioner::partition_for_key;
 use weir_runtime::store::InputRecord;
 use weir_runtime::{Manifest, ProcessorState, WorkerState};
 
@@ -144,6 +146,31 @@ impl Node {
         }
         assert_eq!(self.high_watermark(topic), count, "{topic} got more than expected");
     }
+
+    /// Waits until every processor has read all of its input twice in a row with
+    /// no record written in between: then nothing more is on its way, even
+    /// through processors that feed each other.
+    async fn wait_caught_up(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        let mut quiet_at = None;
+        loop {
+            let written: u64 =
+                self.broker.storage.topics().iter().map(|t| self.high_watermark(&t.name)).sum();
+            let end = |topic: &str, p| {
+                self.broker.storage.partition(topic, p).map(|log| log.high_watermark())
+            };
+            let idle = self.processors.list().iter().all(|p| {
+                let input = &p.manifest.input;
+                p.status.partitions.iter().all(|w| w.next_offset == end(input, w.partition))
+            });
+            if idle && quiet_at == Some(written) {
+                return;
+            }
+            quiet_at = idle.then_some(written);
+            assert!(Instant::now() < deadline, "the processors never caught up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 fn manifest(name: &str, input: &str, outputs: &[&str], config: &[(&str, &str)]) -> Manifest {
@@ -217,57 +244,72 @@ async fn a_processor_consumes_what_kafka_clients_produce_and_commits_as_a_group(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_is_exact_across_a_restart_in_the_middle_of_the_input() {
+async fn the_order_pipeline_is_exact_across_a_restart_in_the_middle_of_the_input() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path()).await;
-    node.create(events::ORDERS, 2);
-    node.create(events::INVENTORY_EVENTS, 1);
-    // Little stock, so orders run out and every reservation moves the numbers.
-    let config = [("initial_stock", "40")];
-    let mut m = manifest("inventory", events::ORDERS, &[events::INVENTORY_EVENTS], &config);
-    // Small batches, so the stop below lands between two of them mid-input.
-    m.limits.max_batch_records = 10;
-    let mut generator = OrderGenerator::new(GeneratorConfig { seed: 3, ..Default::default() });
+    for (topic, partitions) in weir_examples::TOPICS {
+        node.create(topic, partitions);
+    }
+    // Little stock, so SKUs run out, orders are rejected and lines released.
+    let deployed: Vec<Deployment> = weir_examples::pipeline()
+        .into_iter()
+        .map(|d| match d.name {
+            "inventory" => Deployment { config: &[("initial_stock", "40")], ..d },
+            _ => d,
+        })
+        .collect();
+    // An order every 100 ms of event time: 2,000 orders span minutes that close.
+    let config = GeneratorConfig { seed: 3, interval_ms: 100, ..Default::default() };
+    let mut generator = OrderGenerator::new(config);
     let mut add = |node: &Node, count: usize| {
-        for chunk in generator.by_ref().take(count).collect::<Vec<_>>().chunks(25) {
-            let per: Vec<(&[u8], &[u8])> = chunk.iter().map(|(k, v)| (&k[..], &v[..])).collect();
-            let (even, odd): (Vec<_>, Vec<_>) =
-                per.iter().enumerate().partition(|(i, _)| i % 2 == 0);
-            node.append(events::ORDERS, 0, &even.into_iter().map(|(_, r)| *r).collect::<Vec<_>>());
-            node.append(events::ORDERS, 1, &odd.into_iter().map(|(_, r)| *r).collect::<Vec<_>>());
+        let orders: Vec<(Vec<u8>, Vec<u8>)> = generator.by_ref().take(count).collect();
+        for p in 0..weir_examples::PARTITIONS {
+            let records: Vec<_> = orders
+                .iter()
+                .filter(|(k, _)| partition_for_key(k, weir_examples::PARTITIONS) == p)
+                .collect();
+            for chunk in records.chunks(25) {
+                let chunk: Vec<(&[u8], &[u8])> =
+                    chunk.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+                node.append(events::ORDERS, p, &chunk);
+            }
         }
     };
-    add(&node, 400);
-    node.deploy(m, wasm::INVENTORY).await.unwrap();
-    // Stop while it works through the input: it stops at a batch boundary.
+    for d in &deployed {
+        let mut m = manifest(d.name, d.input, d.outputs, d.config);
+        // Small batches, so the stop below lands between two of them mid-input.
+        m.limits.max_batch_records = 10;
+        node.deploy(m, d.wasm).await.unwrap();
+    }
+    add(&node, 1_500);
+    // Stop while the stages work through the input: each at a batch boundary.
     let deadline = Instant::now() + PATIENCE;
-    while node.high_watermark(events::INVENTORY_EVENTS) == 0 {
-        assert!(Instant::now() < deadline, "inventory never started");
+    while node.high_watermark(events::INVENTORY_EVENTS) < 200 {
+        assert!(Instant::now() < deadline, "the pipeline never started");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    let verdicts = node.high_watermark(events::INVENTORY_EVENTS);
     node.stop().await;
-    eprintln!("stopped after {} of 400 orders", {
-        let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
-        let done = storage.partition(events::INVENTORY_EVENTS, 0).unwrap().high_watermark();
-        storage.close().unwrap();
-        done
-    });
+    eprintln!("stopped after {verdicts} of 1500 verdicts");
 
     let node = Node::start(dir.path()).await;
-    add(&node, 200);
-    node.wait_for(events::INVENTORY_EVENTS, 600).await;
+    add(&node, 500);
+    node.wait_for(events::NOTIFICATIONS, 2_000).await;
+    node.wait_caught_up().await;
     let store = BrokerStore::new(Arc::clone(node.broker()));
-    let want = expected_inventory(&orders_of(&store), 40);
-    assert!(want.values().any(|e| matches!(e, InventoryEvent::OutOfStock { .. })));
-    assert_eq!(inventory_events(node.records(events::INVENTORY_EVENTS)), want);
+    let report = verify::verify_deployed(&read_topics(&store), &deployed);
+    assert!(report.ok(), "{report}");
+    let text = report.to_string();
+    assert!(!text.contains(" 0 out of stock") && !text.contains(" 0 declined"), "{text}");
+    assert!(!text.contains(": 0 minutes totalled"), "{text}");
 
-    // Its consumer group's offsets: the ends of both partitions.
-    let offsets = node.broker().groups.fetch_offsets("inventory", None);
+    // The router's consumer group's offsets: the ends of the orders partitions.
+    let offsets = node.broker().groups.fetch_offsets("router", None);
     let mut offsets: Vec<(i32, u64)> =
         offsets.into_iter().map(|(tp, o)| (tp.partition, o.unwrap().offset as u64)).collect();
     offsets.sort();
     let ends = |p| node.broker.storage.partition(events::ORDERS, p).unwrap().high_watermark();
-    assert_eq!(offsets, [(0, ends(0)), (1, ends(1))]);
+    assert_eq!(offsets, [(0, ends(0)), (1, ends(1)), (2, ends(2))]);
     node.stop().await;
 }
 

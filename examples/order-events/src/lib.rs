@@ -1,5 +1,6 @@
 //! The events of the example order pipeline, as JSON, defined once for the
-//! processors (`examples/processors/*`) and the generator (`weir_examples::generator`).
+//! processors (`examples/processors/*`), the generator and the verifying model
+//! (`weir_examples::{generator, verify}`).
 //!
 //! Every event is a JSON object whose `type` field names it. The input topic
 //! [`ORDERS`] carries [`OrderPlaced`] keyed by order id:
@@ -10,26 +11,42 @@
 //!  "total_cents":3998,"currency":"EUR","ts":1764370000000}
 //! ```
 //!
-//! | processor    | output topic         | events (key)                                  |
-//! |--------------|----------------------|-----------------------------------------------|
-//! | inventory    | [`INVENTORY_EVENTS`] | [`InventoryEvent`]: `StockReserved`, `OutOfStock` (order id) |
-//! | payment      | [`PAYMENTS`]         | [`PaymentEvent`]: `PaymentAuthorized`, `PaymentDeclined` (order id) |
-//! | notification | [`NOTIFICATIONS`]    | [`Notification`]: `OrderConfirmation` (order id) |
-//! | analytics    | [`ANALYTICS`]        | [`MinuteStats`] (the minute's start, ms, in decimal) |
-//! | fraud        | [`FRAUD_ALERTS`]     | [`FraudAlert`] (order id)                     |
+//! A processor's state is scoped to its input partition, so each stage reads a
+//! topic keyed by what it keeps state about; the stages in between re-key:
+//!
+//! | processor    | reads                  | writes (key)                                          |
+//! |--------------|------------------------|-------------------------------------------------------|
+//! | router       | [`ORDERS`]             | [`STOCK_REQUESTS`]: [`StockRequest::Reserve`] (SKU); [`ORDERS_BY_CUSTOMER`]: the order (customer id) |
+//! | inventory    | [`STOCK_REQUESTS`]     | [`STOCK_DECISIONS`]: [`LineDecision`] (order id)      |
+//! | reservation  | [`STOCK_DECISIONS`]    | [`INVENTORY_EVENTS`]: [`InventoryEvent`] (order id); [`STOCK_REQUESTS`]: [`StockRequest::Release`] (SKU) |
+//! | payment      | [`INVENTORY_EVENTS`]   | [`PAYMENTS`]: [`PaymentEvent`] (order id), reserved orders only |
+//! | notification | [`ORDERS`]             | [`NOTIFICATIONS`]: [`Notification`] (order id)        |
+//! | minutes      | [`ORDERS`]             | [`MINUTE_PARTIALS`]: [`MinutePartial`] (minute); [`LATE_ORDERS`]: [`LateOrder`] (order id) |
+//! | analytics    | [`MINUTE_PARTIALS`]    | [`ANALYTICS`]: [`MinuteStats`] (the minute's start, ms, in decimal) |
+//! | fraud        | [`ORDERS_BY_CUSTOMER`] | [`FRAUD_ALERTS`]: [`FraudAlert`] (order id)           |
 
 use serde::{Deserialize, Serialize};
 
 /// The input topic of the pipeline.
 pub const ORDERS: &str = "orders";
-/// The inventory processor's output topic.
+/// Stock requests of order lines, keyed by SKU: the inventory's input.
+pub const STOCK_REQUESTS: &str = "stock-requests";
+/// The inventory's decision on each order line, keyed by order id.
+pub const STOCK_DECISIONS: &str = "stock-decisions";
+/// The verdict on each order's stock, keyed by order id.
 pub const INVENTORY_EVENTS: &str = "inventory-events";
 /// The payment processor's output topic.
 pub const PAYMENTS: &str = "payments";
 /// The notification processor's output topic.
 pub const NOTIFICATIONS: &str = "notifications";
-/// The analytics processor's output topic.
+/// Each orders partition's totals of a minute, once the minute closed there.
+pub const MINUTE_PARTIALS: &str = "minute-partials";
+/// Orders that came after their minute had closed.
+pub const LATE_ORDERS: &str = "late-orders";
+/// One total per minute of event time, when the minute has closed.
 pub const ANALYTICS: &str = "analytics";
+/// The orders again, keyed by customer id: the fraud processor's input.
+pub const ORDERS_BY_CUSTOMER: &str = "orders-by-customer";
 /// The fraud processor's output topic.
 pub const FRAUD_ALERTS: &str = "fraud-alerts";
 
@@ -111,32 +128,100 @@ impl Item {
     }
 }
 
-/// The inventory processor's verdict on an order (topic [`INVENTORY_EVENTS`]).
+/// What the join back of an order's lines needs of the order, carried by each of
+/// its stock requests and decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRef {
+    /// The order.
+    pub order_id: String,
+    /// Its customer.
+    pub customer_id: String,
+    /// Its total.
+    pub total_cents: u64,
+    /// Its currency.
+    pub currency: String,
+    /// How many stock requests the order made: one per distinct SKU.
+    pub lines: u32,
+    /// The order's `ts`.
+    pub ts: i64,
+}
+
+/// A change asked of one SKU's stock (topic [`STOCK_REQUESTS`], key: the SKU).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum StockRequest {
+    /// Take `qty` units for one line of `order` (an order's lines of one SKU summed).
+    Reserve {
+        /// The order the line belongs to.
+        order: OrderRef,
+        /// The product.
+        sku: String,
+        /// How many units.
+        qty: u32,
+    },
+    /// Give back `qty` units reserved for an order that could not be reserved whole.
+    Release {
+        /// The order that gave up its reservation.
+        order_id: String,
+        /// The product.
+        sku: String,
+        /// How many units.
+        qty: u32,
+    },
+}
+
+/// The inventory's answer to a [`StockRequest::Reserve`] (topic
+/// [`STOCK_DECISIONS`], key: the order id); its `type` is written, not checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "LineDecision")]
+pub struct LineDecision {
+    /// The order the line belongs to.
+    pub order: OrderRef,
+    /// The product, the quantity asked and the stock after the reservation, or
+    /// the stock there was when short.
+    pub line: StockLine,
+    /// Whether the units were taken.
+    pub reserved: bool,
+}
+
+/// The verdict on an order's stock (topic [`INVENTORY_EVENTS`], key: the order id),
+/// once every line has its decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum InventoryEvent {
-    /// Every item was in stock and is now reserved.
+    /// Every line was in stock and is now reserved.
     StockReserved {
         /// The order.
         order_id: String,
-        /// Each SKU with the quantity reserved and the stock left.
+        /// Who pays.
+        customer_id: String,
+        /// The order's total.
+        total_cents: u64,
+        /// The order's currency.
+        currency: String,
+        /// Each SKU with the quantity reserved and the stock left after it.
         reserved: Vec<StockLine>,
         /// The order's `ts`.
         ts: i64,
     },
-    /// Some item was short; nothing was reserved.
+    /// Some line was short: the order is not reserved, and the lines that were
+    /// reserved are released.
     OutOfStock {
         /// The order.
         order_id: String,
-        /// Each short SKU with the quantity asked for and the stock there is.
+        /// Its customer.
+        customer_id: String,
+        /// Each short SKU with the quantity asked for and the stock there was.
         missing: Vec<StockLine>,
+        /// The lines that had been reserved and are given back.
+        released: Vec<StockLine>,
         /// The order's `ts`.
         ts: i64,
     },
 }
 
 /// A quantity of one SKU and the stock beside it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StockLine {
     /// The product.
     pub sku: String,
@@ -146,7 +231,7 @@ pub struct StockLine {
     pub stock: u32,
 }
 
-/// The payment processor's verdict on an order (topic [`PAYMENTS`]).
+/// The payment processor's verdict on a reserved order (topic [`PAYMENTS`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum PaymentEvent {
@@ -160,8 +245,6 @@ pub enum PaymentEvent {
         amount_cents: u64,
         /// The order's currency.
         currency: String,
-        /// What the customer has had authorized so far, this order included.
-        customer_total_cents: u64,
         /// The order's `ts`.
         ts: i64,
     },
@@ -201,17 +284,50 @@ pub enum Notification {
     },
 }
 
-/// Orders and revenue in one minute of event time (topic [`ANALYTICS`]); its
-/// `type` is written, not checked when decoding.
+/// Orders and revenue in one minute of event time (topic [`ANALYTICS`]), emitted
+/// once, when the minute has closed on every orders partition; its `type` is
+/// written, not checked when decoding.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename = "MinuteStats")]
 pub struct MinuteStats {
     /// The minute's start, ms since the Unix epoch.
     pub minute: i64,
-    /// Orders placed in it so far.
+    /// Orders placed in it.
     pub orders: u64,
     /// Their total, in cents of any currency (the examples use one).
     pub revenue_cents: u64,
+}
+
+/// One orders partition's totals of a minute, emitted when the minute closes
+/// there (topic [`MINUTE_PARTIALS`], key: the minute's start, in decimal); its
+/// `type` is written, not checked when decoding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "MinutePartial")]
+pub struct MinutePartial {
+    /// The orders partition.
+    pub partition: u32,
+    /// The minute's start, ms since the Unix epoch.
+    pub minute: i64,
+    /// Orders placed in it, on that partition.
+    pub orders: u64,
+    /// Their total.
+    pub revenue_cents: u64,
+}
+
+/// An order that came after its minute had closed on its partition (topic
+/// [`LATE_ORDERS`], key: the order id): counted in no total; its `type` is
+/// written, not checked when decoding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "LateOrder")]
+pub struct LateOrder {
+    /// The order.
+    pub order_id: String,
+    /// The orders partition.
+    pub partition: u32,
+    /// The order's `ts`.
+    pub ts: i64,
+    /// The watermark it missed: its partition's newest `ts` minus the grace period.
+    pub watermark: i64,
 }
 
 /// A suspicious order (topic [`FRAUD_ALERTS`]); its `type` is written, not checked
@@ -256,8 +372,8 @@ mod tests {
 
     #[test]
     fn enums_are_tagged_by_type() {
-        let event = InventoryEvent::OutOfStock { order_id: "o-1".into(), missing: vec![], ts: 5 };
+        let event = StockRequest::Release { order_id: "o-1".into(), sku: "sku-001".into(), qty: 2 };
         let json = serde_json::to_string(&event).unwrap();
-        assert_eq!(json, r#"{"type":"OutOfStock","order_id":"o-1","missing":[],"ts":5}"#);
+        assert_eq!(json, r#"{"type":"Release","order_id":"o-1","sku":"sku-001","qty":2}"#);
     }
 }

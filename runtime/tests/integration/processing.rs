@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::*;
-use weir_examples::wasm;
+use weir_examples::{events, wasm};
 use weir_runtime::{LogStore, ProcessorState, WorkerState};
 
 #[test]
@@ -107,7 +107,7 @@ fn start_positions_latest_offset_and_timestamp() {
 /// A store with the inventory processor's topics.
 fn inventory_store() -> Arc<weir_runtime::memory::MemoryStore> {
     let store = Arc::new(weir_runtime::memory::MemoryStore::new());
-    for topic in ["orders", "inventory-events", "inventory.dead-letter"] {
+    for topic in ["stock-requests", "stock-decisions", "inventory.dead-letter"] {
         store.create_topic(topic, 1);
     }
     store
@@ -117,13 +117,37 @@ fn inventory_store() -> Arc<weir_runtime::memory::MemoryStore> {
 fn state_is_committed_with_the_offset_and_survives_a_restart() {
     let rt = runtime();
     let store = inventory_store();
-    let orders: Vec<(Vec<u8>, Vec<u8>)> =
+    // Requests for each line of generated orders, one order at a time.
+    let generator =
         weir_examples::generator::OrderGenerator::new(weir_examples::generator::GeneratorConfig {
             seed: 7,
             ..Default::default()
+        });
+    let orders: Vec<(Vec<u8>, Vec<u8>)> = generator
+        .take(150)
+        .flat_map(|(_, value)| {
+            let order = events::OrderPlaced::from_json(&value).unwrap();
+            let lines = order.items.len() as u32;
+            order.items.clone().into_iter().map(move |item| {
+                let reference = events::OrderRef {
+                    order_id: order.order_id.clone(),
+                    customer_id: order.customer_id.clone(),
+                    total_cents: order.total_cents,
+                    currency: order.currency.clone(),
+                    lines,
+                    ts: order.ts,
+                };
+                let request = events::StockRequest::Reserve {
+                    order: reference,
+                    sku: item.sku.clone(),
+                    qty: item.qty,
+                };
+                (item.sku.into_bytes(), serde_json::to_vec(&request).unwrap())
+            })
         })
         .take(300)
         .collect();
+    assert_eq!(orders.len(), 300);
     let append = |store: &weir_runtime::memory::MemoryStore, range: std::ops::Range<usize>| {
         let records = orders[range]
             .iter()
@@ -134,11 +158,11 @@ fn state_is_committed_with_the_offset_and_survives_a_restart() {
                 timestamp: 0,
             })
             .collect();
-        store.append("orders", 0, records).unwrap();
+        store.append("stock-requests", 0, records).unwrap();
     };
     let module = rt.compile(wasm::INVENTORY).unwrap();
-    let mut m = manifest("inventory", "orders", &[("initial_stock", "50")]);
-    m.outputs = vec!["inventory-events".into()];
+    let mut m = manifest("inventory", "stock-requests", &[("initial_stock", "50")]);
+    m.outputs = vec!["stock-decisions".into()];
     m.limits.max_batch_records = 7;
     append(&store, 0..150);
     let p = rt.start(m.clone(), module.clone(), store.clone()).unwrap();
@@ -158,7 +182,7 @@ fn state_is_committed_with_the_offset_and_survives_a_restart() {
     wait_committed(&p, 0, 300);
     p.stop();
     assert_eq!(fresh.checkpoint("inventory", 0).state, two_runs);
-    let events = |s: &weir_runtime::memory::MemoryStore| values(s, "inventory-events", 0);
+    let events = |s: &weir_runtime::memory::MemoryStore| values(s, "stock-decisions", 0);
     assert_eq!(events(&store), events(&fresh));
     assert_eq!(events(&store).len(), 300);
 }

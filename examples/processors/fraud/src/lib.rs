@@ -1,6 +1,7 @@
 //! Fraud: flags customers who order too fast and orders that are too large.
 //!
-//! Input `orders` ([`OrderPlaced`]); output `fraud-alerts`, keyed by order id: a
+//! Input `orders-by-customer` ([`OrderPlaced`] keyed by customer id, so all of a
+//! customer's orders come to one instance); output `fraud-alerts`, keyed by order id: a
 //! [`FraudAlert`] when the customer placed more than `max_orders` (default 5)
 //! orders within `window_ms` (default 10000) of event time, this one included
 //! (rule `velocity`), or the total is above `amount_threshold_cents` (default

@@ -1,14 +1,14 @@
-//! Inventory: reserves the items of each order if every one is in stock.
+//! Inventory: keeps each SKU's stock and decides each stock request.
 //!
-//! Input `orders` ([`OrderPlaced`]); output `inventory-events`, keyed by order id:
-//! [`InventoryEvent::StockReserved`] (stock decremented) or
-//! [`InventoryEvent::OutOfStock`] (nothing changed). State: `stock/{sku}` holds the
-//! SKU's stock as a JSON number, starting at the config's `initial_stock` (default
-//! 100) the first time the SKU is ordered.
+//! Input `stock-requests` ([`StockRequest`], keyed by SKU, so all of one SKU's
+//! requests come to one instance, in order). Output `stock-decisions`, keyed by
+//! order id: a [`LineDecision`] for each [`StockRequest::Reserve`] (reserved: the
+//! units are taken; short: nothing changed). A [`StockRequest::Release`] gives the
+//! units back and emits nothing. State: `stock/{sku}` holds the SKU's stock as a
+//! JSON number, starting at the config's `initial_stock` (default 100) the first
+//! time the SKU is asked for.
 
-use std::collections::BTreeMap;
-
-use weir_order_events::{INVENTORY_EVENTS, InventoryEvent, OrderPlaced, StockLine};
+use weir_order_events::{LineDecision, STOCK_DECISIONS, StockLine, StockRequest};
 use weir_sdk::{Config, Context, Error, Processor, Record};
 
 /// The inventory processor.
@@ -24,34 +24,31 @@ impl Processor for Inventory {
     }
 
     fn process(&mut self, record: &Record, ctx: &mut Context<'_>) -> Result<(), Error> {
-        let order: OrderPlaced = record.value_json()?;
-        // An order may name a SKU twice: reserve the sum.
-        let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
-        for item in &order.items {
-            *wanted.entry(&item.sku).or_default() += item.qty;
-        }
-        let mut reserved = Vec::with_capacity(wanted.len());
-        let mut missing = Vec::new();
-        for (sku, qty) in wanted {
-            let stock = ctx.state_get_json(&stock_key(sku))?.unwrap_or(self.initial_stock);
-            match stock.checked_sub(qty) {
-                Some(left) => reserved.push(StockLine { sku: sku.to_owned(), qty, stock: left }),
-                None => missing.push(StockLine { sku: sku.to_owned(), qty, stock }),
+        match record.value_json()? {
+            StockRequest::Reserve { order, sku, qty } => {
+                let key = stock_key(&sku);
+                let stock = ctx.state_get_json(&key)?.unwrap_or(self.initial_stock);
+                let (reserved, stock) = match stock.checked_sub(qty) {
+                    Some(left) => {
+                        ctx.state_put_json(&key, &left)?;
+                        (true, left)
+                    }
+                    None => (false, stock),
+                };
+                let order_id = order.order_id.clone();
+                let decision =
+                    LineDecision { order, line: StockLine { sku, qty, stock }, reserved };
+                ctx.emit_json(STOCK_DECISIONS, &order_id, &decision)
+            }
+            StockRequest::Release { order_id, sku, qty } => {
+                let key = stock_key(&sku);
+                let stock: u32 = ctx.state_get_json(&key)?.unwrap_or(self.initial_stock);
+                let back = stock.checked_add(qty).ok_or_else(|| {
+                    Error::msg(format!("order {order_id} releases {qty} of {sku}: stock overflows"))
+                })?;
+                ctx.state_put_json(&key, &back)
             }
         }
-        let event = if missing.is_empty() {
-            for line in &reserved {
-                ctx.state_put_json(&stock_key(&line.sku), &line.stock)?;
-            }
-            InventoryEvent::StockReserved {
-                order_id: order.order_id.clone(),
-                reserved,
-                ts: order.ts,
-            }
-        } else {
-            InventoryEvent::OutOfStock { order_id: order.order_id.clone(), missing, ts: order.ts }
-        };
-        ctx.emit_json(INVENTORY_EVENTS, &order.order_id, &event)
     }
 }
 
@@ -64,46 +61,67 @@ weir_sdk::export!(Inventory);
 
 #[cfg(test)]
 mod tests {
-    use weir_order_events::Item;
+    use weir_order_events::OrderRef;
     use weir_sdk::testing::TestContext;
 
     use super::*;
 
     fn setup(initial_stock: &str) -> (Inventory, TestContext) {
         let config = [("initial_stock", initial_stock)].into_iter().collect();
-        (Inventory::init(&config).unwrap(), TestContext::new().with_output(INVENTORY_EVENTS))
+        (Inventory::init(&config).unwrap(), TestContext::new().with_output(STOCK_DECISIONS))
     }
 
-    fn order(id: &str, items: Vec<Item>) -> Record {
-        Record::new(id, OrderPlaced::new(id, "c-0001", items, 1_000).to_json())
+    fn order(id: &str) -> OrderRef {
+        OrderRef {
+            order_id: id.into(),
+            customer_id: "c-0001".into(),
+            total_cents: 100,
+            currency: "EUR".into(),
+            lines: 1,
+            ts: 1_000,
+        }
+    }
+
+    fn reserve(id: &str, sku: &str, qty: u32) -> Record {
+        let request = StockRequest::Reserve { order: order(id), sku: sku.into(), qty };
+        Record::new(sku, serde_json::to_vec(&request).unwrap())
+    }
+
+    fn release(id: &str, sku: &str, qty: u32) -> Record {
+        let request = StockRequest::Release { order_id: id.into(), sku: sku.into(), qty };
+        Record::new(sku, serde_json::to_vec(&request).unwrap())
     }
 
     #[test]
-    fn reserves_then_runs_out() {
+    fn reserves_runs_short_and_takes_releases_back() {
         let (mut inventory, mut test) = setup("5");
-        let first = order("o-1", vec![Item::new("sku-1", 2, 100), Item::new("sku-1", 1, 100)]);
-        let second = order("o-2", vec![Item::new("sku-1", 3, 100), Item::new("sku-2", 1, 50)]);
-        test.process_batch(&mut inventory, [first, second]).unwrap();
+        let batch = [
+            reserve("o-1", "sku-1", 3),
+            reserve("o-2", "sku-1", 3),
+            release("o-1", "sku-1", 3),
+            reserve("o-3", "sku-1", 4),
+        ];
+        test.process_batch(&mut inventory, batch).unwrap();
 
-        let events = test.take_emitted();
-        assert_eq!(events[0].key_str(), "o-1");
-        let reserved = vec![StockLine { sku: "sku-1".into(), qty: 3, stock: 2 }];
-        let expected =
-            InventoryEvent::StockReserved { order_id: "o-1".into(), reserved, ts: 1_000 };
-        assert_eq!(events[0].value_json::<InventoryEvent>(), expected);
-        let missing = vec![StockLine { sku: "sku-1".into(), qty: 3, stock: 2 }];
-        let expected = InventoryEvent::OutOfStock { order_id: "o-2".into(), missing, ts: 1_000 };
-        assert_eq!(events[1].value_json::<InventoryEvent>(), expected);
-        // Out of stock reserves nothing, not even the SKU that was there.
-        assert_eq!(test.state_get(b"stock/sku-1"), Some(&b"2"[..]));
-        assert_eq!(test.state_get(b"stock/sku-2"), None);
+        let decisions: Vec<(String, bool, u32)> = test
+            .take_emitted()
+            .iter()
+            .map(|e| {
+                let d: LineDecision = e.value_json();
+                assert_eq!(e.key_str(), d.order.order_id);
+                (d.order.order_id, d.reserved, d.line.stock)
+            })
+            .collect();
+        let expected = [("o-1".into(), true, 2), ("o-2".into(), false, 2), ("o-3".into(), true, 1)];
+        assert_eq!(decisions, expected);
+        assert_eq!(test.state_get(b"stock/sku-1"), Some(&b"1"[..]));
     }
 
     #[test]
     fn invalid_json_is_an_error_for_that_record() {
         let (mut inventory, mut test) = setup("5");
-        let good = order("o-1", vec![Item::new("sku-1", 1, 100)]);
-        let bad = Record::new("o-2", "{not json").with_offset(1);
+        let good = reserve("o-1", "sku-1", 1);
+        let bad = Record::new("sku-1", "{not json").with_offset(1);
         let error = test.process_batch(&mut inventory, [good, bad]).unwrap_err();
         assert_eq!(error.offset, Some(1));
         assert!(test.emitted().is_empty() && test.state().is_empty(), "the batch is discarded");

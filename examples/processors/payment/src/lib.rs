@@ -1,12 +1,13 @@
-//! Payment: authorizes or declines each order, by a deterministic rule.
+//! Payment: authorizes or declines each reserved order, by a deterministic rule.
 //!
-//! Input `orders` ([`OrderPlaced`]); output `payments`, keyed by order id:
+//! Input `inventory-events` ([`InventoryEvent`], keyed by order id): only
+//! [`InventoryEvent::StockReserved`] orders are charged; an order out of stock
+//! emits nothing. Output `payments`, keyed by order id:
 //! [`PaymentEvent::PaymentDeclined`] when the total is above the config's
-//! `max_amount_cents` (default 100000) or does not match the items, else
-//! [`PaymentEvent::PaymentAuthorized`]. State: `spent/{customer_id}` holds the
-//! customer's authorized total as a JSON number.
+//! `max_amount_cents` (default 100000), else [`PaymentEvent::PaymentAuthorized`].
+//! No state.
 
-use weir_order_events::{OrderPlaced, PAYMENTS, PaymentEvent};
+use weir_order_events::{InventoryEvent, PAYMENTS, PaymentEvent};
 use weir_sdk::{Config, Context, Error, Processor, Record};
 
 /// The payment processor.
@@ -22,46 +23,31 @@ impl Processor for Payment {
     }
 
     fn process(&mut self, record: &Record, ctx: &mut Context<'_>) -> Result<(), Error> {
-        let order: OrderPlaced = record.value_json()?;
-        let event = match self.decline_reason(&order) {
-            Some(reason) => PaymentEvent::PaymentDeclined {
-                order_id: order.order_id.clone(),
-                customer_id: order.customer_id,
-                amount_cents: order.total_cents,
-                currency: order.currency,
-                reason,
-                ts: order.ts,
-            },
-            None => {
-                let key = format!("spent/{}", order.customer_id).into_bytes();
-                let spent: u64 = ctx.state_get_json(&key)?.unwrap_or(0);
-                let customer_total_cents = spent.saturating_add(order.total_cents);
-                ctx.state_put_json(&key, &customer_total_cents)?;
-                PaymentEvent::PaymentAuthorized {
-                    order_id: order.order_id.clone(),
-                    customer_id: order.customer_id,
-                    amount_cents: order.total_cents,
-                    currency: order.currency,
-                    customer_total_cents,
-                    ts: order.ts,
-                }
+        let InventoryEvent::StockReserved {
+            order_id, customer_id, total_cents, currency, ts, ..
+        } = record.value_json()?
+        else {
+            return Ok(());
+        };
+        let event = if total_cents > self.max_amount_cents {
+            PaymentEvent::PaymentDeclined {
+                order_id: order_id.clone(),
+                customer_id,
+                amount_cents: total_cents,
+                currency,
+                reason: format!("amount above {} cents", self.max_amount_cents),
+                ts,
+            }
+        } else {
+            PaymentEvent::PaymentAuthorized {
+                order_id: order_id.clone(),
+                customer_id,
+                amount_cents: total_cents,
+                currency,
+                ts,
             }
         };
-        ctx.emit_json(PAYMENTS, &order.order_id, &event)
-    }
-}
-
-impl Payment {
-    /// Why `order` is declined, or `None` to authorize it.
-    fn decline_reason(&self, order: &OrderPlaced) -> Option<String> {
-        let items: u64 = order.items.iter().map(|item| item.line_cents()).sum();
-        if items != order.total_cents {
-            Some(format!("total {} does not match the items' {items}", order.total_cents))
-        } else if order.total_cents > self.max_amount_cents {
-            Some(format!("amount above {} cents", self.max_amount_cents))
-        } else {
-            None
-        }
+        ctx.emit_json(PAYMENTS, &order_id, &event)
     }
 }
 
@@ -69,7 +55,7 @@ weir_sdk::export!(Payment);
 
 #[cfg(test)]
 mod tests {
-    use weir_order_events::Item;
+    use weir_order_events::StockLine;
     use weir_sdk::testing::TestContext;
 
     use super::*;
@@ -79,46 +65,43 @@ mod tests {
         (Payment::init(&config).unwrap(), TestContext::new().with_output(PAYMENTS))
     }
 
-    fn order(id: &str, price_cents: u64) -> OrderPlaced {
-        OrderPlaced::new(id, "c-0001", vec![Item::new("sku-1", 2, price_cents)], 7)
-    }
-
-    #[test]
-    fn authorizes_small_orders_and_sums_per_customer() {
-        let (mut payment, mut test) = setup();
-        let orders = [order("o-1", 1000), order("o-2", 1500)];
-        test.process_batch(
-            &mut payment,
-            orders.map(|o| Record::new(o.order_id.clone(), o.to_json())),
-        )
-        .unwrap();
-        let last = test.emitted()[1].value_json::<PaymentEvent>();
-        let PaymentEvent::PaymentAuthorized { customer_total_cents, amount_cents, .. } = last
-        else {
-            panic!("expected an authorization: {last:?}");
+    fn reserved(id: &str, total_cents: u64) -> Record {
+        let event = InventoryEvent::StockReserved {
+            order_id: id.into(),
+            customer_id: "c-0001".into(),
+            total_cents,
+            currency: "EUR".into(),
+            reserved: vec![StockLine { sku: "sku-1".into(), qty: 1, stock: 9 }],
+            ts: 7,
         };
-        assert_eq!((amount_cents, customer_total_cents), (3000, 5000));
-        assert_eq!(test.state_get(b"spent/c-0001"), Some(&b"5000"[..]));
+        Record::new(id, serde_json::to_vec(&event).unwrap())
     }
 
     #[test]
-    fn declines_large_or_inconsistent_orders() {
+    fn authorizes_small_orders_and_declines_large_ones() {
         let (mut payment, mut test) = setup();
-        let large = order("o-1", 2501);
-        let mut forged = order("o-2", 10);
-        forged.total_cents = 1;
-        let batch = [large, forged].map(|o| Record::new(o.order_id.clone(), o.to_json()));
-        test.process_batch(&mut payment, batch).unwrap();
-        let reasons: Vec<String> = test
-            .emitted()
-            .iter()
-            .map(|e| match e.value_json() {
-                PaymentEvent::PaymentDeclined { reason, .. } => reason,
-                other => panic!("expected a decline: {other:?}"),
-            })
-            .collect();
-        assert_eq!(reasons, ["amount above 5000 cents", "total 1 does not match the items' 20"]);
-        assert!(test.state().is_empty());
+        test.process_batch(&mut payment, [reserved("o-1", 5000), reserved("o-2", 5001)]).unwrap();
+        let events: Vec<PaymentEvent> = test.emitted().iter().map(|e| e.value_json()).collect();
+        assert!(matches!(&events[0], PaymentEvent::PaymentAuthorized { amount_cents: 5000, .. }));
+        let PaymentEvent::PaymentDeclined { reason, .. } = &events[1] else {
+            panic!("declined: {events:?}");
+        };
+        assert_eq!(reason, "amount above 5000 cents");
+    }
+
+    #[test]
+    fn orders_out_of_stock_are_not_charged() {
+        let (mut payment, mut test) = setup();
+        let event = InventoryEvent::OutOfStock {
+            order_id: "o-1".into(),
+            customer_id: "c-0001".into(),
+            missing: vec![],
+            released: vec![],
+            ts: 7,
+        };
+        let record = Record::new("o-1", serde_json::to_vec(&event).unwrap());
+        test.process_batch(&mut payment, [record]).unwrap();
+        assert!(test.emitted().is_empty());
     }
 
     #[test]
