@@ -28,6 +28,9 @@ pub enum LogLevel {
 pub struct Context<'a> {
     /// Where the calls go.
     backend: Backend<'a>,
+    /// The timestamp of the record being processed: that of every output that
+    /// sets none, so that a replay of the same input emits the same records.
+    input_timestamp: Option<i64>,
 }
 
 /// The two implementations of the host's services.
@@ -53,12 +56,12 @@ impl<'a> Context<'a> {
     /// The context of the component's host imports.
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn host() -> Context<'static> {
-        Context { backend: Backend::Host }
+        Context { backend: Backend::Host, input_timestamp: None }
     }
 
     /// A context backed by `test`.
     pub(crate) fn test(test: &'a mut TestContext) -> Self {
-        Self { backend: Backend::Test(test) }
+        Self { backend: Backend::Test(test), input_timestamp: None }
     }
 
     /// Emits `value` keyed by `key` to `topic`, one of the declared output topics.
@@ -72,12 +75,27 @@ impl<'a> Context<'a> {
     }
 
     /// Emits `record` (with headers, without a key, to a chosen partition...).
+    /// Without a timestamp of its own it takes the input record's, as Kafka
+    /// Streams does: outputs keep event time, and a replay emits the same bytes.
     pub fn emit_record(&mut self, record: &OutputRecord<'_>) -> Result<(), EmitError> {
+        let stamped;
+        let record = match (record.timestamp, self.input_timestamp) {
+            (None, Some(timestamp)) => {
+                stamped = OutputRecord { timestamp: Some(timestamp), ..record.clone() };
+                &stamped
+            }
+            _ => record,
+        };
         match &mut self.backend {
             #[cfg(target_arch = "wasm32")]
             Backend::Host => crate::guest::emit(record),
             Backend::Test(test) => test.emit(record),
         }
+    }
+
+    /// Sets the timestamp outputs default to: the record being processed.
+    pub(crate) fn set_input_timestamp(&mut self, timestamp: i64) {
+        self.input_timestamp = Some(timestamp);
     }
 
     /// Emits `record`'s key, value and headers unchanged to `topic`.

@@ -102,6 +102,7 @@ pub(crate) fn run_batch<P: Processor>(
     ctx: &mut Context<'_>,
 ) -> Result<(), ProcessError> {
     for record in batch {
+        ctx.set_input_timestamp(record.timestamp);
         if let Err(error) = processor.process(&record, ctx) {
             return Err(ProcessError {
                 message: error.into_message(),

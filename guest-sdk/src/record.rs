@@ -133,8 +133,8 @@ pub struct OutputRecord<'a> {
     pub(crate) headers: Vec<HeaderRef<'a>>,
     /// An explicit partition instead of the key hash.
     pub(crate) partition: Option<u32>,
-    /// An explicit timestamp (ms since the epoch) instead of the host's
-    /// processing time for the batch.
+    /// An explicit timestamp (ms since the epoch) instead of the input
+    /// record's.
     pub(crate) timestamp: Option<i64>,
 }
 
@@ -182,16 +182,17 @@ impl<'a> OutputRecord<'a> {
         self
     }
 
-    /// With this timestamp (ms since the epoch; e.g. an input record's, to keep
-    /// event time) instead of the host's processing time for the batch.
+    /// With this timestamp (ms since the epoch) instead of the one of the input
+    /// record being processed (the default, which keeps event time and makes a
+    /// replay of the same input emit the same records).
     pub fn timestamp(mut self, timestamp: i64) -> Self {
         self.timestamp = Some(timestamp);
         self
     }
 
-    /// The same key, value and headers as `record`, to `topic` (with the host's
-    /// timestamp and the key's partition: add [`Self::timestamp`] and
-    /// [`Self::partition`] to keep the input's).
+    /// The same key, value and headers as `record`, to `topic`, with its
+    /// timestamp (by default) and the key's partition (add [`Self::partition`] to
+    /// keep the input's).
     pub fn copy_of(topic: &'a str, record: &'a Record) -> Self {
         let out =
             Self { key: record.key.as_deref(), value: record.value.as_deref(), ..Self::new(topic) };

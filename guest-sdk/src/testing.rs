@@ -49,8 +49,9 @@ pub struct Emitted {
     pub headers: Vec<Header>,
     /// The explicit partition, if the processor chose one.
     pub partition: Option<u32>,
-    /// The explicit timestamp, if the processor chose one (else the host stamps
-    /// its processing time).
+    /// The timestamp sent to the host: the processor's, else (in
+    /// [`TestContext::process_batch`]) the input record's; `None` only outside a
+    /// batch, where the host would stamp its processing time.
     pub timestamp: Option<i64>,
 }
 
@@ -279,6 +280,30 @@ mod tests {
         let [explicit, default] = test.emitted() else { panic!("expected two records") };
         assert_eq!((explicit.partition, explicit.timestamp), (Some(3), Some(-5)));
         assert_eq!((default.partition, default.timestamp), (None, None));
+    }
+
+    #[test]
+    fn outputs_without_a_timestamp_take_the_input_records() {
+        struct Echo;
+        impl Processor for Echo {
+            fn init(_: &crate::Config) -> Result<Self, crate::Error> {
+                Ok(Echo)
+            }
+            fn process(
+                &mut self,
+                record: &Record,
+                ctx: &mut Context<'_>,
+            ) -> Result<(), crate::Error> {
+                ctx.forward("out", record)?;
+                Ok(ctx.emit_record(&OutputRecord::new("out").timestamp(1))?)
+            }
+        }
+        let mut test = TestContext::new().with_output("out");
+        let batch =
+            [Record::new("a", "1").with_timestamp(70), Record::new("b", "2").with_timestamp(60)];
+        test.process_batch(&mut Echo, batch).unwrap();
+        let stamps: Vec<Option<i64>> = test.emitted().iter().map(|e| e.timestamp).collect();
+        assert_eq!(stamps, [Some(70), Some(1), Some(60), Some(1)]);
     }
 
     #[test]

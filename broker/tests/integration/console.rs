@@ -68,16 +68,17 @@ impl Server {
         }
     }
 
-    /// Records in, per processor.
+    /// Records in, per processor reading the orders.
     fn records_in(&self) -> BTreeMap<String, u64> {
-        let info = self.processors.list();
+        let mut info = self.processors.list();
+        info.retain(|i| i.manifest.input == events::ORDERS);
         let count = |i: &weir_broker::processors::ProcessorInfo| {
             i.status.partitions.iter().map(|p| p.records_in).sum()
         };
         info.iter().map(|i| (i.manifest.name.clone(), count(i))).collect()
     }
 
-    /// Waits until every processor has processed `count` orders.
+    /// Waits until every processor reading the orders has processed `count`.
     fn wait_processed(&self, count: u64) {
         let deadline = Instant::now() + PATIENCE;
         while self.records_in().values().any(|&n| n < count) {

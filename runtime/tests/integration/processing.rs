@@ -325,10 +325,10 @@ fn packed_and_record_by_record_batches_carry_the_same_records() {
     }
     assert_eq!(from_packed, from_typed);
 
-    // Without `keep`: the key picks the partition and the host stamps the time.
+    // Without `keep`: the key picks the partition, and the SDK gives each output
+    // the input record's timestamp.
     let config = [("output".to_string(), "out".to_string())];
     let mut plain = Harness::new(&module, limits, &["out"], &config).unwrap().with_partitions(5, 8);
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     let from_plain = plain.process_routed(&batch).unwrap();
     for ((partition, out), input) in from_plain.iter().zip(&batch) {
         let by_key = match &input.key {
@@ -340,8 +340,72 @@ fn packed_and_record_by_record_batches_carry_the_same_records() {
             (&out.key, &out.value, &out.headers),
             (&input.key, &input.value, &input.headers)
         );
-        // The harness stamps its creation time on every record of the batch.
-        assert!(out.timestamp <= before.as_millis() as i64);
-        assert_eq!(out.timestamp, from_plain[0].1.timestamp);
+        assert_eq!(out.timestamp, input.timestamp);
+    }
+}
+
+#[test]
+fn a_replay_from_the_earliest_offset_emits_byte_identical_records() {
+    // Orders a second apart, some out of order: minutes close, some orders are late.
+    let generator =
+        weir_examples::generator::OrderGenerator::new(weir_examples::generator::GeneratorConfig {
+            seed: 11,
+            interval_ms: 1_000,
+            ..Default::default()
+        });
+    let mut orders: Vec<(Vec<u8>, Vec<u8>)> = generator.take(400).collect();
+    for i in (0..380).step_by(37) {
+        let order = orders.remove(i);
+        orders.insert(i + 15, order);
+    }
+    let store = Arc::new(weir_runtime::memory::MemoryStore::new());
+    for topic in [events::ORDERS, events::MINUTE_PARTIALS, events::LATE_ORDERS] {
+        store.create_topic(topic, 1);
+    }
+    let records = orders
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| weir_runtime::OutputRecord {
+            key: Some(k.clone().into()),
+            value: Some(v.clone().into()),
+            headers: vec![],
+            timestamp: 1_700_000_000_000 + i as i64,
+        })
+        .collect();
+    store.append(events::ORDERS, 0, records).unwrap();
+    let rt = runtime();
+    let module = rt.compile(wasm::MINUTES).unwrap();
+    let run = |name: &str, batch: u32| {
+        store.create_topic(&weir_runtime::dead_letter_topic(name), 1);
+        let mut m = manifest(name, events::ORDERS, &[("grace_ms", "5000")]);
+        m.outputs = vec![events::MINUTE_PARTIALS.into(), events::LATE_ORDERS.into()];
+        m.limits.max_batch_records = batch;
+        let p = rt.start(m, module.clone(), store.clone()).unwrap();
+        wait_committed(&p, 0, 400);
+        p.stop();
+    };
+    let outputs = |topic| {
+        let all = store.records(topic, 0);
+        let bytes = |r: &weir_runtime::InputRecord| {
+            (r.key.clone(), r.value.clone(), r.headers.clone(), r.timestamp)
+        };
+        all.iter().map(bytes).collect::<Vec<_>>()
+    };
+    run("minutes", 100);
+    let (partials, late) = (outputs(events::MINUTE_PARTIALS), outputs(events::LATE_ORDERS));
+    assert!(
+        partials.len() >= 5 && !late.is_empty(),
+        "{} partials, {} late",
+        partials.len(),
+        late.len()
+    );
+
+    // The same component under a new name: new offsets and state, from the
+    // earliest offset, in other batches, later in processing time.
+    run("minutes-replay", 7);
+    for (topic, first) in [(events::MINUTE_PARTIALS, partials), (events::LATE_ORDERS, late)] {
+        let all = outputs(topic);
+        assert_eq!(all.len(), 2 * first.len(), "{topic}");
+        assert_eq!(all[first.len()..], first[..], "{topic}: the replay differs");
     }
 }

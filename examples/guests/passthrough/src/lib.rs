@@ -1,7 +1,8 @@
 //! Passthrough: emits every input record unchanged (key, value, headers) to the
 //! topic named by the config's `output` (required). The SDK overhead benchmark.
-//! With `keep = input` it also keeps each record's timestamp and partition
-//! (else the host stamps its processing time and the key picks the partition).
+//! With `keep = input` it also keeps each record's partition (else the key picks
+//! it), and sets the timestamp explicitly (else the SDK's default gives the
+//! input's).
 
 use weir_sdk::{Config, Context, Error, OutputRecord, Processor, Record};
 
