@@ -33,6 +33,7 @@ pub mod kafka;
 pub mod log;
 pub mod metrics;
 pub mod node;
+pub mod pipelines;
 pub mod processors;
 pub mod producer_ids;
 pub mod storage;

@@ -10,6 +10,8 @@
 //! - `records`: produce JSON records to a topic, read a partition's records.
 //! - `groups`: `/v1/groups/...`: consumer groups, their members, offsets and lag;
 //!   offset resets and deletion.
+//! - `pipelines`: `/v1/pipelines/...`: plan, apply, status and delete a pipeline
+//!   declaration (topics and processors as one unit).
 //! - `openapi`: `Route`, the API as data, and `/openapi.json`, the document
 //!   built from it.
 //! - `metrics`: `/metrics`, in Prometheus text format.
@@ -44,6 +46,7 @@ mod groups;
 mod health;
 pub mod metrics;
 mod openapi;
+mod pipelines;
 mod processors;
 mod records;
 mod topics;
@@ -88,6 +91,11 @@ const RESOURCES: &[Resource] = &[
     Resource { tag: "records", description: "Produce and read records", routes: records::routes },
     Resource { tag: "groups", description: "Consumer groups and lag", routes: groups::routes },
     Resource { tag: "processors", description: "Wasm processors", routes: processors::routes },
+    Resource {
+        tag: "pipelines",
+        description: "Topics and processors applied as one unit",
+        routes: pipelines::routes,
+    },
     Resource { tag: "metrics", description: "Prometheus metrics", routes: metrics::routes },
     Resource { tag: "health", description: "Liveness and readiness", routes: health::routes },
     Resource { tag: "cluster", description: "This broker", routes: console::routes },

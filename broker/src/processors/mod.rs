@@ -272,6 +272,21 @@ impl Processors {
         Ok(answer)
     }
 
+    /// Compiles `wasm` as a processor would be (the compiled cache keeps it),
+    /// without deploying anything: to refuse a bad module before changing
+    /// anything else. Blocks while compiling.
+    pub fn check_module(&self, wasm: &[u8]) -> Result<(), ProcessorError> {
+        self.runtime.compile(wasm)?;
+        Ok(())
+    }
+
+    /// The component a processor runs, as it was uploaded.
+    pub fn module(&self, name: &str) -> Result<Vec<u8>, ProcessorError> {
+        self.deployment(name)?;
+        let path = self.dir.join(name).join(deployment::MODULE_FILE);
+        std::fs::read(&path).map_err(ProcessorError::io(&path))
+    }
+
     /// Every deployed processor, by name.
     pub fn list(&self) -> Vec<ProcessorInfo> {
         self.deployments.read().values().map(info).collect()

@@ -14,6 +14,7 @@ mod fuzz_seeds;
 mod http_api;
 mod http_groups;
 mod http_openapi;
+mod http_pipelines;
 mod http_topics;
 mod kafka_groups;
 mod kafka_idempotence;
