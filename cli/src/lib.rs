@@ -29,6 +29,7 @@ pub mod group;
 pub mod output;
 #[cfg(feature = "perf")]
 pub mod perf;
+pub mod pipeline;
 pub mod processor;
 pub mod produce;
 pub mod serve;
@@ -62,6 +63,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Create, list, describe, alter and delete topics.
     Topic(topic::TopicArgs),
+    /// Apply, diff, show and delete a pipeline file: topics and processors as one unit.
+    Pipeline(pipeline::PipelineArgs),
     /// Produce records to a topic, one per line, from standard input or a file.
     Produce(produce::ProduceArgs),
     /// Print a topic's records, from the beginning, an offset, a time or the end.

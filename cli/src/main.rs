@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
             Command::Perf(args) => weir_cli::perf::run(args, &cli.global.bootstrap).await,
             Command::Processor(args) => weir_cli::processor::run(args, cli.global).await,
             Command::Topic(args) => weir_cli::topic::run(args, cli.global).await,
+            Command::Pipeline(args) => weir_cli::pipeline::run(args, cli.global).await,
             Command::Produce(args) => weir_cli::produce::run(args, cli.global).await,
             Command::Consume(args) => weir_cli::consume::run(args, cli.global).await,
             Command::Group(args) => weir_cli::group::run(args, cli.global).await,

@@ -188,9 +188,10 @@ pub struct Status {
     pub topics: Vec<TopicStatus>,
     /// Each declared processor.
     pub processors: Vec<ProcessorStatus>,
-    /// What `apply` would do now (empty: everything is as declared), or why it
-    /// could not.
-    pub pending: Result<Vec<Change>, Vec<String>>,
+    /// What `apply` would do now (empty: everything is as declared).
+    pub pending: Vec<Change>,
+    /// Why `apply` could not, if it could not (then `pending` is empty).
+    pub problems: Vec<String>,
 }
 
 /// The status of `pipeline`'s parts. Blocks while compiling (for the plan).
@@ -239,12 +240,13 @@ pub fn status(broker: &Broker, processors: &Processors, pipeline: &Pipeline) -> 
             }
         })
         .collect();
-    let pending = match plan(broker, processors, pipeline) {
-        Ok(changes) => Ok(changes),
-        Err(PipelineError::Invalid(problems)) => Err(problems),
-        Err(e) => Err(vec![e.to_string()]),
+    let (pending, problems) = match plan(broker, processors, pipeline) {
+        Ok(changes) => (changes, Vec::new()),
+        Err(PipelineError::Invalid(problems)) => (Vec::new(), problems),
+        Err(e) => (Vec::new(), vec![e.to_string()]),
     };
-    Status { name: pipeline.name.clone(), topics, processors: processors_status, pending }
+    let name = pipeline.name.clone();
+    Status { name, topics, processors: processors_status, pending, problems }
 }
 
 /// Deletes the pipeline's processors that are deployed, downstream first, and

@@ -8,6 +8,7 @@
 mod broker_support;
 mod cli_support;
 
+mod cli_pipeline;
 mod cli_processor;
 mod cli_records;
 mod cli_topics;
