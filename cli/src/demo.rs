@@ -2,10 +2,11 @@
 //!
 //! 1. Starts a broker exactly as `weir serve` does (Kafka on 127.0.0.1:9092, the
 //!    HTTP API on 127.0.0.1:8080, data in `./weir-demo-data`).
-//! 2. Creates the pipeline's topics if missing (`weir_examples::TOPICS`): `orders`,
-//!    the re-keyed topics between the stages, and the outputs.
-//! 3. Deploys the eight processors of `weir_examples::pipeline()`, unless a
-//!    previous run did: then they resume from their offsets and state.
+//! 2. Applies the order pipeline (`weir_examples::TOPICS` and `pipeline()`) as
+//!    `weir pipeline apply examples/order-pipeline.toml` would: creates the
+//!    missing topics, deploys the missing processors, upgrades those whose
+//!    module changed; those a previous run deployed resume from their offsets
+//!    and state.
 //! 4. Appends `--orders` generated `OrderPlaced` events to `orders` at `--rate`
 //!    per second, keyed by order id and partitioned as Kafka's default
 //!    partitioner would. The sequence continues where the topic ends, so a
@@ -40,8 +41,8 @@ use super::serve::{LogFormat, shutdown_signal};
 use weir_broker::broker::Broker;
 use weir_broker::log::record::{BatchBuilder, Compression};
 use weir_broker::node::{Node, NodeConfig};
+use weir_broker::pipelines::{self, Change, Pipeline, PipelineError, ProcessorDecl, TopicDecl};
 use weir_broker::processors::{BrokerStore, ProcessorInfo, Processors};
-use weir_broker::topic::TopicSpec;
 
 /// Flags of `weir demo`.
 #[derive(Debug, Args)]
@@ -108,10 +109,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let (broker, bound) = (Arc::clone(node.broker()), node.kafka_addr());
     let processors = Arc::clone(node.processors().expect("the demo's node hosts processors"));
     let http_bound = node.http_addr().expect("the demo's node serves HTTP");
-    let outcome = match create_topics(&broker) {
-        Ok(()) => pipeline(&broker, &processors, &args, stopped.clone()).await,
-        Err(e) => Err(e),
-    };
+    let outcome = pipeline(&broker, &processors, &args, stopped.clone()).await;
     if outcome.is_ok() && !args.exit && !*stopped.borrow() {
         println!(
             "still serving on {bound}: watch with kcat -b {bound} -t payments -C, \
@@ -126,58 +124,74 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     outcome
 }
 
-/// Creates the pipeline's topics that are missing.
-fn create_topics(broker: &Broker) -> anyhow::Result<()> {
-    for (name, partitions) in weir_examples::TOPICS {
-        if broker.storage.topic(name).is_none() {
-            let spec = TopicSpec { name: name.to_owned(), partitions, configs: BTreeMap::new() };
-            broker.storage.create_topic(spec).with_context(|| format!("creating topic {name}"))?;
-            println!("created topic {name} ({partitions} partition{})", plural(partitions as u64));
-        }
-    }
-    Ok(())
+/// The demo's pipeline as a declaration: `weir_examples`' topics and
+/// processors, the loop of stock releases declared.
+fn declaration() -> Pipeline {
+    let topics = weir_examples::TOPICS
+        .iter()
+        .map(|(name, partitions)| TopicDecl {
+            name: name.to_string(),
+            partitions: *partitions,
+            configs: BTreeMap::new(),
+            feedback: weir_examples::FEEDBACK.contains(name),
+        })
+        .collect();
+    let processors = weir_examples::pipeline()
+        .iter()
+        .map(|d| ProcessorDecl {
+            manifest: Manifest {
+                name: d.name.to_owned(),
+                input: d.input.to_owned(),
+                outputs: d.outputs.iter().map(|t| t.to_string()).collect(),
+                start: StartPosition::Earliest,
+                limits: Limits::default(),
+                on_error: Default::default(),
+                config: d.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            },
+            module: d.wasm.to_vec(),
+        })
+        .collect();
+    Pipeline { name: "orders".to_owned(), topics, processors }
 }
 
-/// Deploys the pipeline's processors that are not deployed yet.
-async fn deploy_pipeline(broker: &Broker, processors: &Arc<Processors>) -> anyhow::Result<()> {
-    for d in weir_examples::pipeline() {
-        if let Ok(info) = processors.get(d.name) {
-            let outputs: Vec<String> = d.outputs.iter().map(|t| t.to_string()).collect();
-            if info.manifest.input != d.input || info.manifest.outputs != outputs {
-                bail!(
-                    "processor {} in this data directory reads {} and writes {}, but this \
-                     version of the demo's reads {} and writes {}: the directory holds an \
-                     older demo pipeline; remove it or pass another --data-dir",
-                    d.name,
-                    info.manifest.input,
-                    info.manifest.outputs.join(", "),
-                    d.input,
-                    outputs.join(", ")
+/// Applies the pipeline as `weir pipeline apply` would (missing topics created,
+/// missing processors deployed, changed modules upgraded in place), and says
+/// where each processor resumes.
+async fn apply_pipeline(broker: &Arc<Broker>, processors: &Arc<Processors>) -> anyhow::Result<()> {
+    let (b, p) = (Arc::clone(broker), Arc::clone(processors));
+    let applied = tokio::task::spawn_blocking(move || pipelines::apply(&b, &p, &declaration()));
+    let changes = match applied.await? {
+        Ok(changes) => changes,
+        Err(e @ PipelineError::Invalid(_)) => bail!(
+            "{e}\nthe data directory holds another version of the demo pipeline: remove it \
+             or pass another --data-dir"
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let mut fresh = Vec::new();
+    for change in &changes {
+        match change {
+            Change::CreateTopic { name, partitions, .. } => {
+                println!(
+                    "created topic {name} ({partitions} partition{})",
+                    plural(u64::from(*partitions))
                 );
             }
-            // Its committed offsets, as Kafka tools see them.
-            let offsets = broker.groups.fetch_offsets(d.name, None);
-            let done: i64 = offsets.iter().filter_map(|(_, o)| o.as_ref()).map(|o| o.offset).sum();
-            println!(
-                "processor {} resumes from its offsets and state ({done} records of {} done)",
-                d.name, d.input
-            );
-            continue;
+            Change::Deploy { name, input, outputs } => {
+                println!("deployed processor {name} ({input} -> {})", outputs.join(", "));
+                fresh.push(name.as_str());
+            }
+            other => println!("{other}"),
         }
-        let manifest = Manifest {
-            name: d.name.to_owned(),
-            input: d.input.to_owned(),
-            outputs: d.outputs.iter().map(|t| t.to_string()).collect(),
-            start: StartPosition::Earliest,
-            limits: Limits::default(),
-            on_error: Default::default(),
-            config: d.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        };
-        let registry = Arc::clone(processors);
-        let deployed =
-            tokio::task::spawn_blocking(move || registry.deploy(manifest, d.wasm)).await?;
-        deployed.with_context(|| format!("deploying processor {}", d.name))?;
-        println!("deployed processor {} ({} -> {})", d.name, d.input, d.outputs.join(", "));
+    }
+    for d in weir_examples::pipeline().iter().filter(|d| !fresh.contains(&d.name)) {
+        // Its committed offsets, as Kafka tools see them.
+        let offsets = broker.groups.fetch_offsets(d.name, None);
+        let done: i64 = offsets.iter().filter_map(|(_, o)| o.as_ref()).map(|o| o.offset).sum();
+        println!(
+            "processor {} resumes from its offsets and state ({done} records of {} done)",
+            d.name, d.input
+        );
     }
     Ok(())
 }
@@ -190,7 +204,7 @@ async fn pipeline(
     args: &DemoArgs,
     mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    deploy_pipeline(broker, processors).await?;
+    apply_pipeline(broker, processors).await?;
     let store = BrokerStore::new(Arc::clone(broker));
     let partitions = store.partitions(events::ORDERS)?;
     // Continue the sequence after the orders already in the topic: same seed,

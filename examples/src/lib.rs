@@ -21,5 +21,5 @@ mod pipeline;
 pub mod verify;
 pub mod wasm;
 
-pub use pipeline::{Deployment, PARTITIONS, TOPICS, pipeline};
+pub use pipeline::{Deployment, FEEDBACK, PARTITIONS, TOPICS, pipeline};
 pub use weir_order_events as events;

@@ -47,6 +47,11 @@ pub const TOPICS: [(&str, u32); 11] = [
     (events::FRAUD_ALERTS, 1),
 ];
 
+/// The topics a later stage writes to although they feed an earlier one: the
+/// releases of partly reserved orders go back to the inventory (a pipeline
+/// declares such a loop, so that an accidental one is refused).
+pub const FEEDBACK: [&str; 1] = [events::STOCK_REQUESTS];
+
 /// The eight processors of the order pipeline, upstream first (the table of
 /// `weir_order_events` says what each reads and writes).
 ///

@@ -118,7 +118,7 @@ pub fn plan(
             Some(spec) => {
                 if spec.partitions != t.partitions {
                     problems.push(format!(
-                        "topic {} has {} partitions, the pipeline says {}: Weir does not \
+                        "topic {} has {} partition(s), the pipeline says {}: Weir does not \
                          repartition a topic in place; declare {} or use another topic",
                         t.name, spec.partitions, t.partitions, spec.partitions
                     ));
@@ -195,9 +195,9 @@ pub fn plan(
         for (field, differs) in fixed {
             if differs {
                 problems.push(format!(
-                    "processor {} runs with another `{field}` than declared: an upgrade keeps \
-                     it; delete the processor first (weir processor delete {}) or give the \
-                     new one another name",
+                    "processor {} runs with another `{field}` than declared, which an \
+                     upgrade cannot change: delete the processor first (weir processor delete \
+                     {}; its state and offsets go with it) or give the new one another name",
                     m.name, m.name
                 ));
             }

@@ -149,6 +149,6 @@ fn a_pipeline_that_cannot_be_applied_is_refused_whole() {
         "/v1/pipelines/plan",
         Some(repartitioned),
         422,
-        "has 3 partitions, the pipeline says 6",
+        "has 3 partition(s), the pipeline says 6",
     );
 }

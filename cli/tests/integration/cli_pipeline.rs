@@ -24,6 +24,14 @@ fn the_example_file_is_the_demos_pipeline() {
     let want: Vec<(String, u64)> =
         weir_examples::TOPICS.iter().map(|(t, n)| (t.to_string(), u64::from(*n))).collect();
     assert_eq!(topics, want);
+    let feedback: Vec<&str> = file["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["feedback"] == true)
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(feedback, weir_examples::FEEDBACK);
     let processors = file["processors"].as_array().unwrap();
     assert_eq!(processors.len(), weir_examples::pipeline().len());
     for (p, d) in processors.iter().zip(weir_examples::pipeline()) {

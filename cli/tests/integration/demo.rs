@@ -134,8 +134,6 @@ async fn weir_demo_refuses_a_data_directory_of_another_pipeline() {
     let output = demo_command(dir.path(), &["--orders", "10", "--exit"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("older demo pipeline; remove it or pass another --data-dir"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("another version of the demo pipeline: remove it"), "{stderr}");
+    assert!(stderr.contains("processor inventory runs with another `input`"), "{stderr}");
 }
