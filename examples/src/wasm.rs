@@ -31,8 +31,11 @@ pub const FILTER: &[u8] = component!("filter");
 /// trap-on, log-flood, ok (`examples/guests/misbehave`).
 pub const MISBEHAVE: &[u8] = component!("misbehave");
 
+/// Sets, cancels and handles timers as its records say (`examples/guests/timers`).
+pub const TIMERS: &[u8] = component!("timers");
+
 /// Every component by name.
-pub const ALL: [(&str, &[u8]); 11] = [
+pub const ALL: [(&str, &[u8]); 12] = [
     ("router", ROUTER),
     ("inventory", INVENTORY),
     ("reservation", RESERVATION),
@@ -44,6 +47,7 @@ pub const ALL: [(&str, &[u8]); 11] = [
     ("passthrough", PASSTHROUGH),
     ("filter", FILTER),
     ("misbehave", MISBEHAVE),
+    ("timers", TIMERS),
 ];
 
 #[cfg(test)]

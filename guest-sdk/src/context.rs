@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::testing::TestContext;
-use crate::{EmitError, OutputRecord, Record, StateError};
+use crate::{EmitError, OutputRecord, Record, StateError, TimeDomain};
 
 /// The severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -142,6 +142,45 @@ impl<'a> Context<'a> {
             #[cfg(target_arch = "wasm32")]
             Backend::Host => crate::guest::state_scan(prefix, start_after, limit),
             Backend::Test(test) => test.state_scan(prefix, start_after, limit),
+        }
+    }
+
+    /// Sets `key`'s timer in `domain` to fire at `at` (ms), replacing the one it
+    /// had; [`crate::Processor::on_timer`] gets it once it is due (see
+    /// [`crate::Timer`]). Past the state's cap the host fails the call.
+    pub fn set_timer(&mut self, domain: TimeDomain, key: impl AsRef<[u8]>, at: i64) {
+        match &mut self.backend {
+            #[cfg(target_arch = "wasm32")]
+            Backend::Host => crate::guest::set_timer(domain, key.as_ref(), at),
+            Backend::Test(test) => test.set_timer(domain, key.as_ref(), at),
+        }
+    }
+
+    /// Removes `key`'s timer in `domain`, if it has one.
+    pub fn cancel_timer(&mut self, domain: TimeDomain, key: impl AsRef<[u8]>) {
+        match &mut self.backend {
+            #[cfg(target_arch = "wasm32")]
+            Backend::Host => crate::guest::cancel_timer(domain, key.as_ref()),
+            Backend::Test(test) => test.cancel_timer(domain, key.as_ref()),
+        }
+    }
+
+    /// The input partition's watermark before this batch: the newest record
+    /// timestamp processed so far (`i64::MIN` before any).
+    pub fn watermark(&mut self) -> i64 {
+        match &mut self.backend {
+            #[cfg(target_arch = "wasm32")]
+            Backend::Host => crate::guest::watermark(),
+            Backend::Test(test) => test.watermark(),
+        }
+    }
+
+    /// The host's processing time for this batch (ms since the Unix epoch).
+    pub fn now(&mut self) -> i64 {
+        match &mut self.backend {
+            #[cfg(target_arch = "wasm32")]
+            Backend::Host => crate::guest::now(),
+            Backend::Test(test) => test.now(),
         }
     }
 

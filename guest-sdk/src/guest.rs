@@ -6,6 +6,7 @@ use std::thread::LocalKey;
 
 use crate::record::Header;
 use crate::{Config, Context, EmitError, LogLevel, OutputRecord, Processor, Record, StateError};
+use crate::{TimeDomain, Timer};
 
 /// The bindings of the `processor` world; `export!` names them through `$crate`.
 pub mod bindings {
@@ -21,6 +22,7 @@ pub mod bindings {
     });
 }
 
+use bindings::weir::processor::timers as wit_timers;
 use bindings::weir::processor::{emit as wit_emit, log as wit_log, state as wit_state, types};
 
 /// Where `export!` keeps the processor instance between calls.
@@ -77,21 +79,43 @@ pub fn process_packed<P: Processor>(
     run(slot, records)
 }
 
+/// The exported `on-timer`: the timer loop over the instance.
+pub fn on_timer<P: Processor>(
+    slot: &'static Slot<P>,
+    fired: Vec<types::Timer>,
+) -> Result<(), types::ProcessError> {
+    let timers = fired.into_iter().map(|t| Timer {
+        domain: match t.domain {
+            types::TimeDomain::EventTime => TimeDomain::EventTime,
+            types::TimeDomain::ProcessingTime => TimeDomain::ProcessingTime,
+        },
+        key: t.key,
+        at: t.at,
+    });
+    guarded(slot, |processor| crate::run_timers(processor, timers, &mut Context::host()))
+}
+
 /// The batch loop: records in order until one fails; emitted records are
 /// handed to the host at the end, or dropped on failure.
 fn run<P: Processor>(
     slot: &'static Slot<P>,
     records: impl Iterator<Item = Record>,
 ) -> Result<(), types::ProcessError> {
+    guarded(slot, |processor| crate::run_batch(processor, records, &mut Context::host()))
+}
+
+/// Runs `work` on the instance with a fresh outbox, handed to the host if it
+/// succeeds and dropped if not.
+fn guarded<P: Processor>(
+    slot: &'static Slot<P>,
+    work: impl FnOnce(&mut P) -> Result<(), crate::ProcessError>,
+) -> Result<(), types::ProcessError> {
     slot.with_borrow_mut(|instance| {
         let Some(processor) = instance.as_mut() else {
-            return Err(types::ProcessError {
-                message: "process called before init".into(),
-                offset: None,
-            });
+            return Err(types::ProcessError { message: "called before init".into(), offset: None });
         };
         crate::outbox::discard();
-        let result = crate::run_batch(processor, records, &mut Context::host())
+        let result = work(processor)
             .map_err(|e| types::ProcessError { message: e.message, offset: e.offset });
         if result.is_err() {
             crate::outbox::discard();
@@ -167,6 +191,29 @@ pub(crate) fn state_scan(
     limit: u32,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     wit_state::scan(prefix, start_after, limit)
+}
+
+fn wit_domain(domain: TimeDomain) -> types::TimeDomain {
+    match domain {
+        TimeDomain::EventTime => types::TimeDomain::EventTime,
+        TimeDomain::ProcessingTime => types::TimeDomain::ProcessingTime,
+    }
+}
+
+pub(crate) fn set_timer(domain: TimeDomain, key: &[u8], at: i64) {
+    wit_timers::set(wit_domain(domain), key, at);
+}
+
+pub(crate) fn cancel_timer(domain: TimeDomain, key: &[u8]) {
+    wit_timers::cancel(wit_domain(domain), key);
+}
+
+pub(crate) fn watermark() -> i64 {
+    wit_timers::watermark()
+}
+
+pub(crate) fn now() -> i64 {
+    wit_timers::now()
 }
 
 pub(crate) fn log(level: LogLevel, message: &str) {

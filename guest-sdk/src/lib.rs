@@ -71,6 +71,7 @@ mod guest;
 mod outbox;
 mod record;
 pub mod testing;
+mod timer;
 #[cfg(feature = "json")]
 pub mod window;
 
@@ -78,6 +79,7 @@ pub use config::Config;
 pub use context::{Context, LogLevel};
 pub use error::{EmitError, Error, ProcessError, StateError};
 pub use record::{Header, OutputRecord, Record};
+pub use timer::{TimeDomain, Timer};
 
 // `generate!` names the SDK by its crate name (see `guest::bindings`).
 #[cfg(target_arch = "wasm32")]
@@ -93,6 +95,34 @@ pub trait Processor: Sized + 'static {
     /// emits and state changes and applies the deployment's error policy to this
     /// record. A panic traps the instance.
     fn process(&mut self, record: &Record, ctx: &mut Context<'_>) -> Result<(), Error>;
+
+    /// Handles a timer set with [`Context::set_timer`] that is due (see
+    /// [`Timer`]). An error fails the timers' call: the host retries it, then
+    /// pauses the processor. By default, nothing.
+    fn on_timer(&mut self, timer: &Timer, ctx: &mut Context<'_>) -> Result<(), Error> {
+        let _ = (timer, ctx);
+        Ok(())
+    }
+}
+
+/// The timer loop, the same in the component and in [`testing::TestContext`]:
+/// each timer in order, outputs stamped with its time, until one fails.
+pub(crate) fn run_timers<P: Processor>(
+    processor: &mut P,
+    fired: impl Iterator<Item = Timer>,
+    ctx: &mut Context<'_>,
+) -> Result<(), ProcessError> {
+    for timer in fired {
+        ctx.set_input_timestamp(timer.at);
+        if let Err(error) = processor.on_timer(&timer, ctx) {
+            let key = String::from_utf8_lossy(&timer.key);
+            return Err(ProcessError {
+                message: format!("timer {key:?} at {}: {}", timer.at, error.into_message()),
+                offset: None,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The batch loop, the same in the component and in [`testing::TestContext`].
@@ -147,6 +177,12 @@ macro_rules! export {
                 ) -> ::core::result::Result<(), $crate::__private::bindings::ProcessError> {
                     $crate::__private::process_packed::<$processor>(&PROCESSOR, batch)
                 }
+
+                fn on_timer(
+                    fired: ::std::vec::Vec<$crate::__private::bindings::Timer>,
+                ) -> ::core::result::Result<(), $crate::__private::bindings::ProcessError> {
+                    $crate::__private::on_timer::<$processor>(&PROCESSOR, fired)
+                }
             }
 
             $crate::__private::bindings::export_processor!(
@@ -160,6 +196,6 @@ macro_rules! export {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::guest::{bindings, init, process, process_packed};
+    pub use crate::guest::{bindings, init, on_timer, process, process_packed};
     pub use wit_bindgen;
 }

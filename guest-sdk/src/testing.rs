@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 
 use crate::record::HeaderRef;
 use crate::{Context, EmitError, Header, LogLevel, OutputRecord, ProcessError, Record, StateError};
-use crate::{Processor, run_batch};
+use crate::{Processor, TimeDomain, Timer, run_batch, run_timers};
 
 /// A record the processor emitted, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,12 @@ pub struct TestContext {
     output_limit: Option<usize>,
     /// Records emitted by the current batch, for `output_limit`.
     batch_emitted: usize,
+    /// Timers set, by domain and key, with when they are due.
+    timers: BTreeMap<(TimeDomain, Vec<u8>), i64>,
+    /// The newest record timestamp processed (none yet: the least i64).
+    watermark: Option<i64>,
+    /// The processing time the host would report.
+    now: i64,
 }
 
 impl TestContext {
@@ -135,6 +141,56 @@ impl TestContext {
         self
     }
 
+    /// Sets the processing time (ms) that [`Context::now`] reports and that
+    /// processing-time timers are due against.
+    pub fn set_now(&mut self, now: i64) {
+        self.now = now;
+    }
+
+    /// The timers set and not yet fired, oldest first.
+    pub fn timers(&self) -> Vec<Timer> {
+        let mut timers: Vec<Timer> = self
+            .timers
+            .iter()
+            .map(|((domain, key), at)| Timer { domain: *domain, key: key.clone(), at: *at })
+            .collect();
+        timers.sort_by(|a, b| (a.at, a.domain, &a.key).cmp(&(b.at, b.domain, &b.key)));
+        timers
+    }
+
+    /// Fires the timers due at the watermark and [`Self::set_now`]'s time, as
+    /// the host does after each batch and while idle: oldest first, in rounds
+    /// while `on_timer` sets timers already due; on an error the round's
+    /// outputs and changes are undone and its timers stay set.
+    pub fn fire_timers<P: Processor>(&mut self, processor: &mut P) -> Result<(), ProcessError> {
+        for _ in 0..16 {
+            let watermark = self.watermark.unwrap_or(i64::MIN);
+            let due: Vec<Timer> = self
+                .timers()
+                .into_iter()
+                .filter(|t| match t.domain {
+                    TimeDomain::EventTime => t.at <= watermark,
+                    TimeDomain::ProcessingTime => t.at <= self.now,
+                })
+                .collect();
+            if due.is_empty() {
+                return Ok(());
+            }
+            let saved = (self.state.clone(), self.timers.clone(), self.emitted.len());
+            for t in &due {
+                self.timers.remove(&(t.domain, t.key.clone()));
+            }
+            self.batch_emitted = 0;
+            let result = run_timers(processor, due.into_iter(), &mut Context::test(self));
+            if result.is_err() {
+                (self.state, self.timers) = (saved.0, saved.1);
+                self.emitted.truncate(saved.2);
+                return result;
+            }
+        }
+        Ok(())
+    }
+
     /// A [`Context`] to call [`Processor::process`] with directly; unlike
     /// [`TestContext::process_batch`] nothing is rolled back on an error.
     pub fn context(&mut self) -> Context<'_> {
@@ -143,21 +199,28 @@ impl TestContext {
 
     /// Runs `batch` through `processor` as the host would: record by record in
     /// order, stopping at the first error, which carries the failing record's
-    /// offset; on an error the batch's emits and state changes are discarded.
+    /// offset; on an error the batch's emits, state and timer changes are
+    /// discarded. Then the watermark moves to the batch's newest timestamp and
+    /// the timers due fire ([`Self::fire_timers`]).
     pub fn process_batch<P: Processor>(
         &mut self,
         processor: &mut P,
         batch: impl IntoIterator<Item = Record>,
     ) -> Result<(), ProcessError> {
-        let state = self.state.clone();
-        let emitted = self.emitted.len();
+        let batch: Vec<Record> = batch.into_iter().collect();
+        let newest = batch.iter().map(|r| r.timestamp).max();
+        let saved = (self.state.clone(), self.timers.clone(), self.emitted.len());
         self.batch_emitted = 0;
         let result = run_batch(processor, batch.into_iter(), &mut Context::test(self));
         if result.is_err() {
-            self.state = state;
-            self.emitted.truncate(emitted);
+            (self.state, self.timers) = (saved.0, saved.1);
+            self.emitted.truncate(saved.2);
+            return result;
         }
-        result
+        if let Some(newest) = newest {
+            self.watermark = Some(self.watermark.map_or(newest, |w| w.max(newest)));
+        }
+        self.fire_timers(processor)
     }
 
     /// The records emitted so far, in order.
@@ -250,6 +313,22 @@ impl TestContext {
 
     pub(crate) fn log(&mut self, level: LogLevel, message: &str) {
         self.logs.push(LogLine { level, message: message.to_owned() });
+    }
+
+    pub(crate) fn set_timer(&mut self, domain: TimeDomain, key: &[u8], at: i64) {
+        self.timers.insert((domain, key.to_vec()), at);
+    }
+
+    pub(crate) fn cancel_timer(&mut self, domain: TimeDomain, key: &[u8]) {
+        self.timers.remove(&(domain, key.to_vec()));
+    }
+
+    pub(crate) fn watermark(&self) -> i64 {
+        self.watermark.unwrap_or(i64::MIN)
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.now
     }
 }
 

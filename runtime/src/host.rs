@@ -1,6 +1,7 @@
 //! What an instance's store holds and the host side of the imports the WIT
 //! grants: `emit` (checked against the declared outputs and the batch's caps),
-//! `state` (the worker's layered state) and `log` (capped lines).
+//! `state` (the worker's layered state, less the host's own keys), `timers`
+//! (kept in that state, see `timers.rs`) and `log` (capped lines).
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use bytes::Bytes;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::weir::processor::{emit, log, state, types};
+use crate::bindings::weir::processor::{emit, log, state, timers, types};
 use crate::bindings::{self, LogLevel, PackedOutput};
 use crate::guest_io::GuestOutput;
 use crate::limits::{Limits, MemoryLimiter};
@@ -16,6 +17,7 @@ use crate::logs::{LogBuffer, LogLevel as Level};
 use crate::packed_output::{Unpacked, Unpacker};
 use crate::state::State;
 use crate::store::{Header, OutputRecord};
+use crate::timers::{self as host_timers, Domain};
 
 /// A declared output topic.
 #[derive(Debug, Clone)]
@@ -78,7 +80,7 @@ pub struct Host {
     /// Lines dropped in this call for passing the cap.
     pub call_log_dropped: u32,
     /// Wall-clock ms stamped on emitted records that carry no timestamp (set
-    /// by the host per batch).
+    /// by the host per batch); also the processing time timers see.
     pub now_ms: i64,
 }
 
@@ -286,16 +288,39 @@ impl emit::Host for Host {
     }
 }
 
+impl Host {
+    /// A guest wrote a key of the host's: the call fails saying so.
+    fn host_key(&mut self) {
+        if self.violation.is_none() {
+            self.violation = Some(
+                "wrote a state key starting with 0xff \"weir/\", which is kept for the host's \
+                 timers and watermark: use another prefix"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
 impl state::Host for Host {
     fn get(&mut self, key: Vec<u8>) -> Option<Vec<u8>> {
+        if host_timers::is_host_key(&key) {
+            return None;
+        }
         self.state.get(&key).map(<[u8]>::to_vec)
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), state::StateError> {
+        if host_timers::is_host_key(&key) {
+            self.host_key();
+            return Ok(());
+        }
         self.state.put(key, value).map_err(|_| state::StateError::StateLimit)
     }
 
     fn delete(&mut self, key: Vec<u8>) {
+        if host_timers::is_host_key(&key) {
+            return self.host_key();
+        }
         self.state.delete(key);
     }
 
@@ -305,8 +330,43 @@ impl state::Host for Host {
         start_after: Option<Vec<u8>>,
         limit: u32,
     ) -> Vec<(Vec<u8>, Vec<u8>)> {
-        // At most 10,000 entries a call, whatever the guest asks.
-        self.state.scan(&prefix, start_after.as_deref(), limit.min(10_000) as usize)
+        // At most 10,000 entries a call, whatever the guest asks; the host's
+        // keys sort last (0xff), so they are cut off the end of a page.
+        let mut page = self.state.scan(&prefix, start_after.as_deref(), limit.min(10_000) as usize);
+        page.retain(|(k, _)| !host_timers::is_host_key(k));
+        page
+    }
+}
+
+fn domain(d: types::TimeDomain) -> Domain {
+    match d {
+        types::TimeDomain::EventTime => Domain::Event,
+        types::TimeDomain::ProcessingTime => Domain::Processing,
+    }
+}
+
+impl timers::Host for Host {
+    fn set(&mut self, d: types::TimeDomain, key: Vec<u8>, at: i64) {
+        if host_timers::set(&mut self.state, domain(d), &key, at).is_err()
+            && self.violation.is_none()
+        {
+            self.violation = Some(format!(
+                "setting a timer would pass the state's cap (limits.max_state_bytes = {})",
+                self.limits.max_state_bytes
+            ));
+        }
+    }
+
+    fn cancel(&mut self, d: types::TimeDomain, key: Vec<u8>) {
+        host_timers::cancel(&mut self.state, domain(d), &key);
+    }
+
+    fn watermark(&mut self) -> i64 {
+        host_timers::watermark(&self.state)
+    }
+
+    fn now(&mut self) -> i64 {
+        self.now_ms
     }
 }
 

@@ -8,7 +8,7 @@ use wasmtime::component::{ComponentType, Func, Lower, TypedFunc};
 use wasmtime::{Store, Trap};
 
 use crate::bindings::Processor as Bindings;
-use crate::bindings::weir::processor::types::ProcessError;
+use crate::bindings::weir::processor::types::{ProcessError, TimeDomain};
 use crate::engine::Module;
 use crate::guest_io::GuestOutput;
 use crate::host::{Host, Output};
@@ -16,6 +16,7 @@ use crate::limits::{self, Limits, MemoryLimiter};
 use crate::logs::LogBuffer;
 use crate::state::State;
 use crate::store::InputRecord;
+use crate::timers::{Domain, Timer};
 
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +62,18 @@ struct InputRef<'a> {
     partition: u32,
     offset: u64,
 }
+
+/// The WIT `timer`, lowered from the host's.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct TimerRef<'a> {
+    domain: TimeDomain,
+    key: &'a [u8],
+    at: i64,
+}
+
+/// The signature of `on-timer`.
+type OnTimerFn<'a> = TypedFunc<(&'a [TimerRef<'a>],), (Result<(), ProcessError>,)>;
 
 /// The signature of `process`, with borrowed records.
 type ProcessFn<'a> = TypedFunc<(&'a [InputRef<'a>],), (Result<(), ProcessError>,)>;
@@ -165,6 +178,8 @@ pub struct Instance {
     process: Func,
     /// `process-packed` if the component exports it, type-checked against `PackedFn`.
     process_packed: Option<Func>,
+    /// `on-timer` if the component exports it, type-checked against `OnTimerFn`.
+    on_timer: Option<Func>,
     /// Reused buffers for packed batches.
     packer: Packer,
 }
@@ -231,9 +246,13 @@ impl Instance {
             if let Some(packed) = packed {
                 packed.typed::<(PackedBatch<'_>,), (Result<(), ProcessError>,)>(&store)?;
             }
-            Ok((bindings, process, packed))
+            let on_timer = instance.get_func(&mut store, "on-timer");
+            if let Some(on_timer) = on_timer {
+                on_timer.typed::<(&[TimerRef<'_>],), (Result<(), ProcessError>,)>(&store)?;
+            }
+            Ok((bindings, process, packed, on_timer))
         });
-        let (bindings, process, process_packed) = match instantiated {
+        let (bindings, process, process_packed, on_timer) = match instantiated {
             Ok(b) => b,
             Err(e) => {
                 let stderr = store.data_mut().flush_output();
@@ -244,8 +263,14 @@ impl Instance {
                 )));
             }
         };
-        let mut instance =
-            Instance { store, bindings, process, process_packed, packer: Packer::default() };
+        let mut instance = Instance {
+            store,
+            bindings,
+            process,
+            process_packed,
+            on_timer,
+            packer: Packer::default(),
+        };
         instance.store.data_mut().begin_call();
         instance.store.set_epoch_deadline(ticks);
         let result = instance.bindings.call_init(&mut instance.store, config);
@@ -293,6 +318,43 @@ impl Instance {
             }
             _ => self.call_typed(batch, partition),
         };
+        self.settle_call(result)
+    }
+
+    /// Calls `on-timer` with `fired`; a component that does not export it has
+    /// its timers dropped as they fire. Outcomes as for `process`.
+    pub fn on_timer(&mut self, fired: &[Timer]) -> Result<(), CallError> {
+        let Some(func) = self.on_timer else {
+            // Nothing to call: the timers' removal stands.
+            self.store.data_mut().state.keep_call();
+            return Ok(());
+        };
+        let ticks = self.store.data().limits.deadline_ticks();
+        self.store.data_mut().begin_call();
+        self.store.set_epoch_deadline(ticks);
+        let refs: Vec<TimerRef<'_>> = fired
+            .iter()
+            .map(|t| TimerRef {
+                domain: match t.domain {
+                    Domain::Event => TimeDomain::EventTime,
+                    Domain::Processing => TimeDomain::ProcessingTime,
+                },
+                key: &t.key,
+                at: t.at,
+            })
+            .collect();
+        // SAFETY: `func` was type-checked as `OnTimerFn` when the instance was made.
+        let typed: OnTimerFn<'_> = unsafe { TypedFunc::new_unchecked(func) };
+        let result = typed.call(&mut self.store, (&refs,)).map(|(r,)| r);
+        self.settle_call(result)
+    }
+
+    /// Sorts a call's outcome: ok keeps its outputs and state changes, anything
+    /// else drops them.
+    fn settle_call(
+        &mut self,
+        result: wasmtime::Result<Result<(), ProcessError>>,
+    ) -> Result<(), CallError> {
         let host = self.store.data_mut();
         let stderr = host.flush_output();
         let error = match result {

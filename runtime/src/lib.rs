@@ -37,6 +37,7 @@ mod processor;
 mod state;
 pub mod status;
 pub mod store;
+mod timers;
 mod worker;
 
 pub use engine::{CompileError, Module, Runtime, RuntimeError, RuntimeOptions};

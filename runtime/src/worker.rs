@@ -2,7 +2,8 @@
 //! call `process` with a batch, append the outputs, commit the state changes
 //! with the next offset, repeat. Failures are retried with backoff, then the
 //! batch is split to find the poison records, which go to the dead-letter topic
-//! or pause the worker, by policy.
+//! or pause the worker, by policy. Timers fire after each batch and while idle
+//! (`fire.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use crate::processor::Control;
 use crate::state::State;
 use crate::status::{PartitionStatus, WorkerState};
 use crate::store::{Commit, Header, InputRecord, LogStore, OutputRecord, StoreError};
+
+mod fire;
 
 /// Attempts of a whole batch before it is split.
 const ATTEMPTS: u32 = 3;
@@ -272,17 +275,24 @@ impl Worker {
                 }
             };
         if records.is_empty() {
-            self.idle(&input);
-            return Ok(());
+            return self.idle(&input);
         }
         self.process_batch(records)
     }
 
-    fn idle(&mut self, input: &str) {
+    /// Nothing to read: fires the processing-time timers that are due, then
+    /// waits for records until the next one is.
+    fn idle(&mut self, input: &str) -> Result<(), Interrupt> {
         if self.refresh_lag() {
             self.set_state(WorkerState::Running);
         }
-        self.store.wait(input, self.partition, self.next_offset, IDLE_WAIT);
+        if !matches!(self.slot, Slot::Empty) {
+            self.host().now_ms = now_ms();
+            self.fire_timers()?;
+        }
+        let wait = self.until_next_timer().map_or(IDLE_WAIT, |due| due.min(IDLE_WAIT));
+        self.store.wait(input, self.partition, self.next_offset, wait);
+        Ok(())
     }
 
     /// Updates the status's high watermark and lag from the input's bounds; false
@@ -361,6 +371,15 @@ impl Worker {
         }
         let next = paused.as_ref().map_or(end, |(offset, _)| *offset);
         let process_micros = started.elapsed().as_micros() as u64;
+        // The watermark moves with the records consumed, in the same commit.
+        let newest = records.iter().take_while(|r| r.offset < next).map(|r| r.timestamp).max();
+        if let Some(newest) = newest {
+            let state = &mut self.host().state;
+            // Past the state cap the watermark stays where it is; timers still
+            // fire by processing time.
+            let _ = crate::timers::advance_watermark(state, newest);
+            state.keep_call();
+        }
         match self.commit(next, dead, &records) {
             Ok(()) => {}
             Err(e) if e.is_permanent() => {
@@ -384,7 +403,7 @@ impl Worker {
         drop(status);
         match paused {
             Some((offset, reason)) => Err(Interrupt::PausedAt(offset, reason)),
-            None => Ok(()),
+            None => self.fire_timers(),
         }
     }
 
@@ -511,20 +530,7 @@ impl Worker {
     /// One call of `process`, instantiating first if needed; a trap ends the instance.
     fn call(&mut self, batch: &[InputRecord]) -> Result<(), CallError> {
         if let Slot::Dead(_) = self.slot {
-            let Slot::Dead(host) = std::mem::replace(&mut self.slot, Slot::Empty) else {
-                unreachable!()
-            };
-            let module = self.module.clone().expect("a module is set before the first batch");
-            let config: Vec<(String, String)> =
-                self.manifest.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            match Instance::new(&module, *host, &config) {
-                Ok(instance) => self.slot = Slot::Live(Box::new(instance)),
-                Err(failed) => {
-                    let (error, host) = *failed;
-                    self.slot = Slot::Dead(Box::new(host));
-                    return Err(error);
-                }
-            }
+            self.instantiate()?;
         }
         let Slot::Live(instance) = &mut self.slot else { unreachable!() };
         let started = Instant::now();
@@ -542,6 +548,27 @@ impl Worker {
             self.slot = Slot::Dead(Box::new(instance.into_host()));
         }
         result
+    }
+
+    /// Makes a live instance of the dead slot's host state.
+    fn instantiate(&mut self) -> Result<(), CallError> {
+        let Slot::Dead(host) = std::mem::replace(&mut self.slot, Slot::Empty) else {
+            unreachable!("only a dead slot is instantiated")
+        };
+        let module = self.module.clone().expect("a module is set before the first batch");
+        let config: Vec<(String, String)> =
+            self.manifest.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        match Instance::new(&module, *host, &config) {
+            Ok(instance) => {
+                self.slot = Slot::Live(Box::new(instance));
+                Ok(())
+            }
+            Err(failed) => {
+                let (error, host) = *failed;
+                self.slot = Slot::Dead(Box::new(host));
+                Err(error)
+            }
+        }
     }
 
     /// Appends the batch's outputs and dead letters, then commits its state
