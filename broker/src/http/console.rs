@@ -60,6 +60,8 @@ macro_rules! asset {
 const INDEX: Asset = asset!("console/index.html", "text/html; charset=utf-8");
 /// Its script.
 const SCRIPT: Asset = asset!("console/console.js", "text/javascript; charset=utf-8");
+/// The pipeline graph's script.
+const GRAPH: Asset = asset!("console/graph.js", "text/javascript; charset=utf-8");
 /// Its style sheet.
 const STYLE: Asset = asset!("console/console.css", "text/css; charset=utf-8");
 
@@ -70,6 +72,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route(
             "/console/console.js",
             get(|headers: HeaderMap| async move { serve(&SCRIPT, &headers) }),
+        )
+        .route(
+            "/console/graph.js",
+            get(|headers: HeaderMap| async move { serve(&GRAPH, &headers) }),
         )
         .route(
             "/console/console.css",

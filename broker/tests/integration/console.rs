@@ -293,6 +293,18 @@ fn the_console_shows_topics_groups_and_processors_live() {
         }
         assert!(groups.contains_key(d.name), "no group {}: {groups:?}", d.name);
     }
+    // The pipeline graph: a box per processor and topic, an edge per input (with
+    // its lag) and output, and the loop of stock releases arcing back.
+    for d in weir_examples::pipeline() {
+        assert!(dom.contains(&format!("data-graph-node=\"p:{}\"", d.name)), "no node {}", d.name);
+        let input = format!("data-edge=\"t:{} to p:{}\" data-loop=\"false\"", d.input, d.name);
+        assert!(dom.contains(&input), "no edge {input} in the graph:\n{dom}");
+        for output in d.outputs {
+            assert!(dom.contains(&format!("data-edge=\"p:{} to t:{output}\"", d.name)));
+        }
+    }
+    let release = "data-edge=\"p:reservation to t:stock-requests\" data-loop=\"true\"";
+    assert!(dom.contains(release), "the releases do not loop back:\n{dom}");
     for link in ["#logs/payment", "#dead-letters/payment"] {
         assert!(dom.contains(&format!("href=\"{link}\"")), "no link {link}");
     }

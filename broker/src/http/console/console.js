@@ -1,5 +1,6 @@
 // Weir console: polls the broker's HTTP API every 2 s and renders its topics,
-// consumer groups and processors. A processor's logs (followed) and its latest
+// consumer groups and processors, and the pipeline they make as a graph
+// (graph.js). A processor's logs (followed) and its latest
 // dead letters open in a panel below, addressed by the URL's hash
 // (#logs/NAME, #dead-letters/NAME). Plain JavaScript, no dependencies.
 //
@@ -182,6 +183,11 @@ function renderCluster(cluster) {
 /** The latest topic listing, for the dead-letter panel. */
 let topics = new Map();
 const topicRates = new Rates();
+/** The latest rates, for the graph. */
+const latestTopicRates = new Map();
+const latestProcessorRates = new Map();
+/** The latest processor listing, for the graph. */
+let latestProcessors = [];
 
 function renderTopics(body) {
   const list = expectList("/v1/topics", body);
@@ -192,6 +198,7 @@ function renderTopics(body) {
     const records = sum(partitions, (p) => p.high_watermark - p.log_start_offset);
     const end = sum(partitions, (p) => p.high_watermark);
     const rate = topicRates.update(topic.name, end, now);
+    latestTopicRates.set(topic.name, rate);
     return el(
       "tr",
       { data: { topic: topic.name, records } },
@@ -223,8 +230,14 @@ function renderGroups(body) {
 
 const processorRates = new Rates();
 
+function rememberRate(name, rate) {
+  latestProcessorRates.set(name, rate);
+  return rate;
+}
+
 function renderProcessors(body) {
   const list = expectList("/v1/processors", body);
+  latestProcessors = list;
   const now = clock();
   const rows = list.map((processor) => {
     const manifest = processor.manifest || {};
@@ -253,7 +266,7 @@ function renderProcessors(body) {
       el("td", {}, name, processor.version > 1 ? el("span", { class: "tag" }, `v${processor.version}`) : null),
       el("td", {}, `${manifest.input || "?"} → ${outputs}`),
       el("td", { title: notes.join("\n") || null }, el("span", { class: `state ${state}` }, state)),
-      num(format.rate(processorRates.update(name, recordsIn, now))),
+      num(format.rate(rememberRate(name, processorRates.update(name, recordsIn, now)))),
       num(format.int(recordsIn)),
       el("td", { class: errors ? "num nonzero" : "num" }, format.int(errors)),
       el("td", { class: dead ? "num nonzero" : "num" }, format.int(dead)),
@@ -436,6 +449,13 @@ async function tick() {
     poll("groups", "/v1/groups", renderGroups),
     poll("processors", "/v1/processors", renderProcessors),
   ]);
+  try {
+    const rate = (rates) => (name) => (rates.has(name) ? rates.get(name) : null);
+    drawGraph(latestProcessors, rate(latestTopicRates), rate(latestProcessorRates), format);
+    problem("graph", null);
+  } catch (e) {
+    problem("graph", `drawing the pipeline graph: ${e.message}`);
+  }
   await pollDetail();
   $("updated").textContent = `updated ${format.time(Date.now())} · every ${POLL_MS / 1000} s`;
   setTimeout(tick, POLL_MS);
