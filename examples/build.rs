@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guests: (file name in `OUT_DIR`, package, directory under `examples/`).
-const GUESTS: [(&str, &str, &str); 12] = [
+const GUESTS: [(&str, &str, &str); 13] = [
     ("router", "weir-router", "processors/router"),
     ("inventory", "weir-inventory", "processors/inventory"),
     ("reservation", "weir-reservation", "processors/reservation"),
@@ -25,6 +25,7 @@ const GUESTS: [(&str, &str, &str); 12] = [
     ("filter", "weir-filter", "guests/filter"),
     ("misbehave", "weir-misbehave", "guests/misbehave"),
     ("timers", "weir-timers", "guests/timers"),
+    ("joins", "weir-joins", "guests/joins"),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -141,8 +141,9 @@ fn declaration() -> Pipeline {
         .map(|d| ProcessorDecl {
             manifest: Manifest {
                 name: d.name.to_owned(),
-                input: d.input.to_owned(),
+                inputs: vec![d.input.to_owned()],
                 outputs: d.outputs.iter().map(|t| t.to_string()).collect(),
+                allowed_lateness_ms: 0,
                 start: StartPosition::Earliest,
                 limits: Limits::default(),
                 on_error: Default::default(),
@@ -366,7 +367,7 @@ fn print_summary(store: &BrokerStore, lags: &[Lag]) -> anyhow::Result<()> {
         println!(
             "{:<14} {:<20} {:>10} {:>10} {:>8} {:>14}",
             l.info.manifest.name,
-            l.info.manifest.input,
+            l.info.manifest.inputs_label(),
             sum(|s| s.records_in),
             sum(|s| s.records_out),
             sum(|s| s.errors),

@@ -26,7 +26,9 @@
 //! ```
 //!
 //! A processor takes every field of a manifest (`start`, `limits`, `on_error`,
-//! `config`, ...). The file is the source of truth: the broker keeps no copy,
+//! `config`, ...); one reading several co-partitioned topics (a join) says
+//! `inputs = ["clicks", "users"]` instead of `input`, and may set
+//! `allowed_lateness_ms`. The file is the source of truth: the broker keeps no copy,
 //! so `status` and `delete` take the file too. `examples/order-pipeline.toml` is
 //! the demo's order pipeline.
 

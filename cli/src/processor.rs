@@ -79,6 +79,8 @@ pub enum OnError {
 #[command(after_help = "Examples:
   weir processor deploy inventory.wasm --name inventory --input orders \\
       --output-topic inventory-events --start earliest --config threshold=10
+  weir processor deploy enrich.wasm --name enrich --input clicks --input users \
+      --output-topic enriched     # a join: both topics need the same partition count
   weir processor deploy inventory.wasm --manifest inventory.toml")]
 pub struct DeployArgs {
     /// The component to run (built for wasm32-wasip2)
@@ -91,9 +93,10 @@ pub struct DeployArgs {
     /// The processor's name, also its consumer group id
     #[arg(long, required_unless_present = "manifest")]
     pub name: Option<String>,
-    /// The topic it consumes
-    #[arg(long, value_name = "TOPIC", required_unless_present = "manifest")]
-    pub input: Option<String>,
+    /// A topic it consumes (repeat for several, which must have the same
+    /// partition count: a join)
+    #[arg(long = "input", value_name = "TOPIC", required_unless_present = "manifest")]
+    pub inputs: Vec<String>,
     /// A topic it may emit to (repeat for more)
     #[arg(long = "output-topic", visible_alias = "to", value_name = "TOPIC")]
     pub outputs: Vec<String>,
@@ -175,7 +178,10 @@ fn run_blocking(args: ProcessorArgs, global: &GlobalArgs) -> Result<(), CliError
                 };
                 format!(
                     "deployed {} (version {}): reads {} from {}, {outputs}",
-                    i.manifest.name, i.version, i.manifest.input, i.manifest.start
+                    i.manifest.name,
+                    i.version,
+                    i.manifest.inputs_label(),
+                    i.manifest.start
                 )
             })
         }
@@ -245,8 +251,9 @@ impl DeployArgs {
             Some(file) => read_manifest(file)?,
             None => Manifest {
                 name: String::new(),
-                input: String::new(),
+                inputs: Vec::new(),
                 outputs: Vec::new(),
+                allowed_lateness_ms: 0,
                 start: StartPosition::default(),
                 limits: Limits::default(),
                 on_error: ErrorPolicy::default(),
@@ -256,8 +263,8 @@ impl DeployArgs {
         if let Some(name) = &self.name {
             manifest.name = name.clone();
         }
-        if let Some(input) = &self.input {
-            manifest.input = input.clone();
+        if !self.inputs.is_empty() {
+            manifest.inputs = self.inputs.clone();
         }
         if !self.outputs.is_empty() {
             manifest.outputs = self.outputs.clone();
@@ -389,7 +396,7 @@ fn list_table(infos: &[InfoView]) -> String {
             };
             vec![
                 i.manifest.name.clone(),
-                i.manifest.input.clone(),
+                i.manifest.inputs_label(),
                 i.status.state.clone(),
                 sum(|p| p.lag),
                 sum(|p| p.records_in),
@@ -420,7 +427,7 @@ fn status_text(i: &InfoView) -> String {
         m.name,
         i.version,
         utc(i.deployed_at_ms),
-        m.input,
+        m.inputs_label(),
         m.start,
         i.status.module_digest,
     );
@@ -587,7 +594,7 @@ mod tests {
         assert_eq!(global.output, Format::Json);
         let ProcessorCommand::Deploy(deploy) = args.command else { panic!("not deploy") };
         let m = deploy.manifest().unwrap();
-        assert_eq!((m.name.as_str(), m.input.as_str()), ("inv", "orders"));
+        assert_eq!((m.name.as_str(), m.inputs_label().as_str()), ("inv", "orders"));
         assert_eq!(m.outputs, ["a", "b"]);
         assert_eq!(m.start, StartPosition::Offset(5));
         assert_eq!(m.on_error, ErrorPolicy::Pause);
@@ -612,9 +619,19 @@ mod tests {
                 .unwrap();
         let ProcessorCommand::Deploy(deploy) = args.command else { panic!("not deploy") };
         let m = deploy.manifest().unwrap();
-        assert_eq!((m.name.as_str(), m.input.as_str()), ("b", "in"));
+        assert_eq!((m.name.as_str(), m.inputs_label().as_str()), ("b", "in"));
         assert_eq!(m.outputs, ["o"]);
         assert_eq!(m.config.len(), 2);
+        // `--input` repeated: a processor of several inputs, over the file's one.
+        let args = parse(&["deploy", "m.wasm", "--manifest", file, "--input", "x", "--input", "y"])
+            .unwrap();
+        let ProcessorCommand::Deploy(deploy) = args.command else { panic!("not deploy") };
+        assert_eq!(deploy.manifest().unwrap().inputs, ["x", "y"]);
+        // A file may list several too.
+        std::fs::write(file, "name = \"j\"\ninputs = [\"clicks\", \"users\"]\n").unwrap();
+        let args = parse(&["deploy", "m.wasm", "--manifest", file]).unwrap();
+        let ProcessorCommand::Deploy(deploy) = args.command else { panic!("not deploy") };
+        assert_eq!(deploy.manifest().unwrap().inputs_label(), "clicks + users");
     }
 
     #[test]

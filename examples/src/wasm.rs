@@ -34,8 +34,12 @@ pub const MISBEHAVE: &[u8] = component!("misbehave");
 /// Sets, cancels and handles timers as its records say (`examples/guests/timers`).
 pub const TIMERS: &[u8] = component!("timers");
 
+/// A stream-table or windowed stream-stream join of its two inputs, as config
+/// `kind` says (`examples/guests/joins`).
+pub const JOINS: &[u8] = component!("joins");
+
 /// Every component by name.
-pub const ALL: [(&str, &[u8]); 12] = [
+pub const ALL: [(&str, &[u8]); 13] = [
     ("router", ROUTER),
     ("inventory", INVENTORY),
     ("reservation", RESERVATION),
@@ -48,6 +52,7 @@ pub const ALL: [(&str, &[u8]); 12] = [
     ("filter", FILTER),
     ("misbehave", MISBEHAVE),
     ("timers", TIMERS),
+    ("joins", JOINS),
 ];
 
 #[cfg(test)]

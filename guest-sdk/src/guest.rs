@@ -2,6 +2,7 @@
 //! the glue `export!` expands to, and the calls [`crate::Context`] makes.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::thread::LocalKey;
 
 use crate::record::Header;
@@ -52,7 +53,9 @@ pub fn process_packed<P: Processor>(
     slot: &'static Slot<P>,
     batch: types::PackedBatch,
 ) -> Result<(), types::ProcessError> {
-    let types::PackedBatch { data, records, headers, partition } = batch;
+    let types::PackedBatch { data, records, headers, partition, topics } = batch;
+    let topics: Vec<Arc<str>> = topics.into_iter().map(Arc::from).collect();
+    let unknown: Arc<str> = Arc::from("");
     let bytes = |s: types::Span| -> Option<Vec<u8>> {
         let start = s.start as usize;
         let len = usize::try_from(s.len).ok()?;
@@ -62,6 +65,7 @@ pub fn process_packed<P: Processor>(
         let first = r.headers_start as usize;
         let own = headers.get(first..first + r.headers_count as usize).unwrap_or_default();
         Record {
+            topic: Arc::clone(topics.get(r.topic as usize).unwrap_or(&unknown)),
             key: bytes(r.key),
             value: bytes(r.value),
             headers: own
@@ -134,6 +138,7 @@ impl From<types::InputRecord> for Record {
         let headers =
             r.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect();
         Record {
+            topic: Arc::from(r.topic),
             key: r.key,
             value: r.value,
             headers,

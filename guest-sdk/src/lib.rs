@@ -56,6 +56,9 @@
 //! - [`testing`]: [`testing::TestContext`], the host in memory.
 //! - [`window`] (`json` feature): event-time tumbling, hopping and session windows
 //!   with a grace period, kept in the state.
+//! - [`join`] (`json` feature): a stream-table join ([`join::Table`]) and a
+//!   windowed stream-stream join ([`join::StreamJoin`]) over a processor's
+//!   several inputs; `keys` is how both lay out their state keys.
 //! - `guest` (wasm32 only): the `wit-bindgen` bindings and the glue behind [`export!`];
 //!   `outbox` buffers emitted records for one `send-packed` host call per batch.
 //!
@@ -67,6 +70,10 @@ mod context;
 mod error;
 #[cfg(target_arch = "wasm32")]
 mod guest;
+#[cfg(feature = "json")]
+pub mod join;
+#[cfg(feature = "json")]
+mod keys;
 #[cfg(target_arch = "wasm32")]
 mod outbox;
 mod record;

@@ -1,5 +1,7 @@
 //! Records in (from the input topic) and out (to an output topic).
 
+use std::sync::Arc;
+
 use crate::Error;
 
 /// A record header: Kafka headers are an ordered list, keys may repeat.
@@ -11,9 +13,11 @@ pub struct Header {
     pub value: Option<Vec<u8>>,
 }
 
-/// A record read from the input topic.
+/// A record read from one of the input topics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The input topic it came from: with several inputs, tells them apart.
+    pub topic: Arc<str>,
     /// The record's key, if it has one.
     pub key: Option<Vec<u8>>,
     /// The record's value; `None` is a tombstone.
@@ -22,17 +26,19 @@ pub struct Record {
     pub headers: Vec<Header>,
     /// Milliseconds since the Unix epoch, as the producer (or broker) set it.
     pub timestamp: i64,
-    /// The input partition; one instance only ever sees one.
+    /// The input partition; one instance only ever sees one partition index
+    /// (of each input, when there are several).
     pub partition: u32,
     /// The record's offset in its partition.
     pub offset: u64,
 }
 
 impl Record {
-    /// A record with this key and value at offset 0, partition 0, timestamp 0, for
-    /// tests; the `with_*` methods set the rest.
+    /// A record with this key and value at offset 0, partition 0, timestamp 0,
+    /// of no named topic (`""`), for tests; the `with_*` methods set the rest.
     pub fn new(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
         Self {
+            topic: Arc::from(""),
             key: Some(key.into()),
             value: Some(value.into()),
             headers: Vec::new(),
@@ -40,6 +46,17 @@ impl Record {
             partition: 0,
             offset: 0,
         }
+    }
+
+    /// The same record from input topic `topic`.
+    pub fn with_topic(mut self, topic: &str) -> Self {
+        self.topic = Arc::from(topic);
+        self
+    }
+
+    /// A tombstone (no value) with this key, for tests of tables.
+    pub fn tombstone(key: impl Into<Vec<u8>>) -> Self {
+        Self { value: None, ..Self::new(key, Vec::new()) }
     }
 
     /// The same record at `offset`.

@@ -1,5 +1,6 @@
-//! Event-time windows kept in the processor's state: tumbling, hopping and session
-//! windows with a grace period, each giving its final result once, when it closes.
+//! Event-time windows kept in the processor's state: tumbling, hopping, sliding and
+//! session windows with a grace period, each giving its final result once, when it
+//! closes, and its result so far on demand ([`Windows::so_far`], for early updates).
 //!
 //! Time is the records' own timestamps. A [`Windows`] keeps a *stream time* per
 //! input partition, the largest timestamp it was given, in the state, so it
@@ -9,7 +10,15 @@
 //!   whose windows are all closed is late (Kafka Streams' rule);
 //! - a session (records of a key less than `gap` apart; `end` is its last record's
 //!   timestamp) closes once the watermark passes `end + gap`; a record older than
-//!   the watermark is late, since it could belong to a session already closed.
+//!   the watermark is late, since it could belong to a session already closed;
+//! - sliding windows (Kafka Streams' `SlidingWindows`) are the windows `[start,
+//!   start + size)` of a key that begin or end at its records: one ending just
+//!   after each record, `[t + 1 - size, t + 1)`, and one starting just after it,
+//!   `[t + 1, t + 1 + size)`, if any record falls in it; two records share a
+//!   window when they are less than `size` apart. Each closes like a time window,
+//!   and a record older than the watermark is late. Their state is each record's
+//!   contribution (until no open window can hold it) and an index of window ends;
+//!   an aggregate is combined when its window closes.
 //!
 //! [`Windows::add`] returns the windows that closed (to emit their results) or says
 //! the record was late, so that the processor sends it to a late-records topic or
@@ -47,6 +56,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::keys::{self, encode_time, key_part, scan_all, split_key_part};
 use crate::{Context, Error};
 
 /// A window aggregate: each record's contribution is combined into its windows'
@@ -77,6 +87,8 @@ enum Shape {
     Fixed { size: i64, advance: i64 },
     /// Sessions: records less than `gap` ms apart.
     Session { gap: i64 },
+    /// Windows of `size` ms beginning or ending at records.
+    Sliding { size: i64 },
 }
 
 /// A set of windows with a name (its place in the state), a shape and a grace
@@ -142,6 +154,12 @@ impl Windows {
         Self::new(name, Shape::Fixed { size, advance })
     }
 
+    /// Sliding windows of `size` per key (see the module's docs): every distinct
+    /// set of records less than `size` apart gets one result.
+    pub fn sliding(name: &str, size: Duration) -> Result<Self, Error> {
+        Self::new(name, Shape::Sliding { size: millis(size)? })
+    }
+
     /// Sessions per key: a session takes every record less than `gap` after its
     /// last one, and merges with any session a record joins it to.
     pub fn session(name: &str, gap: Duration) -> Result<Self, Error> {
@@ -156,12 +174,7 @@ impl Windows {
     }
 
     fn new(name: &str, shape: Shape) -> Result<Self, Error> {
-        if name.is_empty() || name.contains('/') {
-            return Err(Error::msg(format!(
-                "window name {name:?}: use a non-empty name without '/'"
-            )));
-        }
-        Ok(Self { prefix: format!("__weir/window/{name}/").into_bytes(), shape, grace: 0 })
+        Ok(Self { prefix: keys::prefix("window", name)?, shape, grace: 0 })
     }
 
     /// Adds `value`, a record's contribution, under `key` at `timestamp` (ms), and
@@ -188,12 +201,72 @@ impl Windows {
                 true
             }
             Shape::Session { .. } => false,
+            Shape::Sliding { size } if timestamp >= watermark => {
+                sliding::add(self, ctx, key, timestamp, value, size)?;
+                true
+            }
+            Shape::Sliding { .. } => false,
         };
         if !added {
             return Ok(Added::Late(Late { timestamp, watermark }));
         }
         ctx.state_put(&time_key, &encode_time(stream_time))?;
-        Ok(Added::InTime(self.close(ctx, watermark)?))
+        let closed = match self.shape {
+            Shape::Sliding { size } => sliding::close(self, ctx, watermark, size)?,
+            _ => self.close(ctx, watermark)?,
+        };
+        Ok(Added::InTime(closed))
+    }
+
+    /// The open windows of `key` that hold `timestamp`, with their aggregates
+    /// so far: what to emit as early updates before the final result. For
+    /// sliding windows, the window ending just after `timestamp`. Empty when
+    /// none is open (or nothing was added to them).
+    pub fn so_far<A: Combine>(
+        &self,
+        ctx: &mut Context<'_>,
+        key: &[u8],
+        timestamp: i64,
+    ) -> Result<Vec<Closed<A>>, Error> {
+        let mut open = Vec::new();
+        match self.shape {
+            Shape::Fixed { size, advance } => {
+                let last = timestamp.div_euclid(advance) * advance;
+                let starts = (0..)
+                    .map(|i| last - i * advance)
+                    .take_while(|start| timestamp < start.saturating_add(size));
+                let starts: Vec<i64> = starts.collect();
+                for start in starts.into_iter().rev() {
+                    if let Some(bytes) = ctx.state_get(&self.key(b"agg/", &window_id(key, start))) {
+                        let (end, value): (i64, A) = serde_json::from_slice(&bytes)?;
+                        open.push(Closed { key: key.to_vec(), start, end, value });
+                    }
+                }
+            }
+            Shape::Session { .. } => {
+                for (stored, bytes) in scan_all(ctx, &self.key(b"agg/", &key_part(key))) {
+                    let start = decode_time(&stored[stored.len() - 8..])?;
+                    let (end, value): (i64, A) = serde_json::from_slice(&bytes)?;
+                    if start <= timestamp && timestamp <= end {
+                        open.push(Closed { key: key.to_vec(), start, end, value });
+                    }
+                }
+            }
+            Shape::Sliding { size } => {
+                let end = timestamp.saturating_add(1);
+                let stream_time = match ctx.state_get(&self.key(b"time", &[])) {
+                    Some(bytes) => decode_time(&bytes)?,
+                    None => return Ok(open),
+                };
+                let open_now = end > stream_time.saturating_sub(self.grace);
+                if let Some(value) = sliding::aggregate(self, ctx, key, end, size)?
+                    && open_now
+                {
+                    open.push(Closed { key: key.to_vec(), start: end - size, end, value });
+                }
+            }
+        }
+        Ok(open)
     }
 
     /// Adds to each open window of `timestamp`; false if every one is closed.
@@ -244,7 +317,7 @@ impl Windows {
         // The key's open sessions, by start; the record joins each one it is less
         // than `gap` from.
         let mut joined: Vec<(i64, i64, A)> = Vec::new();
-        for (stored, bytes) in self.scan(ctx, &self.key(b"agg/", &key_part(key)))? {
+        for (stored, bytes) in scan_all(ctx, &self.key(b"agg/", &key_part(key))) {
             let start = decode_time(&stored[stored.len() - 8..])?;
             let (end, aggregate): (i64, A) = serde_json::from_slice(&bytes)?;
             if start.saturating_sub(gap) < timestamp && timestamp < end.saturating_add(gap) {
@@ -288,7 +361,7 @@ impl Windows {
             let entry = &index[prefix.len()..];
             let closes_at = decode_time(&entry[..8])?;
             let closes = match self.shape {
-                Shape::Fixed { .. } => closes_at <= watermark,
+                Shape::Fixed { .. } | Shape::Sliding { .. } => closes_at <= watermark,
                 Shape::Session { .. } => closes_at < watermark,
             };
             if !closes {
@@ -308,22 +381,8 @@ impl Windows {
         Ok(closed)
     }
 
-    /// Every entry under `prefix`, page by page.
-    fn scan(&self, ctx: &mut Context<'_>, prefix: &[u8]) -> Result<Entries, Error> {
-        let mut all: Entries = Vec::new();
-        loop {
-            let after = all.last().map(|(k, _)| k.clone());
-            let page = ctx.state_scan(prefix, after.as_deref(), PAGE);
-            let full = page.len() == PAGE as usize;
-            all.extend(page);
-            if !full {
-                return Ok(all);
-            }
-        }
-    }
-
     /// `prefix` + `part` + `rest`.
-    fn key(&self, part: &[u8], rest: &[u8]) -> Vec<u8> {
+    pub(crate) fn key(&self, part: &[u8], rest: &[u8]) -> Vec<u8> {
         [&self.prefix[..], part, rest].concat()
     }
 
@@ -333,19 +392,6 @@ impl Windows {
     }
 }
 
-/// State entries, key and value.
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
-
-/// Entries read per state scan.
-const PAGE: u32 = 64;
-
-/// What a key's windows share in their state keys: the key's length (4 bytes,
-/// big-endian), then the key, so no key's windows mix with another's.
-fn key_part(key: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-    [&len.to_be_bytes()[..], key].concat()
-}
-
 /// A window's identity in the state: [`key_part`] and the start, so a key's
 /// windows sort by start.
 fn window_id(key: &[u8], start: i64) -> Vec<u8> {
@@ -353,23 +399,13 @@ fn window_id(key: &[u8], start: i64) -> Vec<u8> {
 }
 
 fn split_window_id(id: &[u8]) -> Result<(Vec<u8>, i64), Error> {
-    let bad = || Error::msg("window state: a malformed window id");
-    let len = u32::from_be_bytes(id.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-    let key = id.get(4..4 + len as usize).ok_or_else(bad)?;
-    let start = decode_time(id.get(4 + len as usize..).ok_or_else(bad)?)?;
-    Ok((key.to_vec(), start))
+    let (key, start) =
+        split_key_part(id).ok_or_else(|| Error::msg("window state: a malformed window id"))?;
+    Ok((key.to_vec(), decode_time(start)?))
 }
 
-/// A timestamp as 8 bytes that sort as the numbers do (sign bit flipped,
-/// big-endian).
-fn encode_time(ms: i64) -> [u8; 8] {
-    ((ms as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-fn decode_time(bytes: &[u8]) -> Result<i64, Error> {
-    let bytes: [u8; 8] =
-        bytes.try_into().map_err(|_| Error::msg("window state: a timestamp is not 8 bytes"))?;
-    Ok((u64::from_be_bytes(bytes) ^ (1 << 63)) as i64)
+pub(crate) fn decode_time(bytes: &[u8]) -> Result<i64, Error> {
+    keys::decode_time(bytes, "window")
 }
 
 fn millis(duration: Duration) -> Result<i64, Error> {
@@ -379,5 +415,6 @@ fn millis(duration: Duration) -> Result<i64, Error> {
     }
 }
 
+mod sliding;
 #[cfg(test)]
 mod tests;

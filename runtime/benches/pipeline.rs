@@ -9,6 +9,9 @@
 //!    right answer.
 //! 2. Records/s of the `minutes` processor alone (a tumbling one-minute window
 //!    per orders partition, 5 s grace) through the harness, batch 1,000, one thread.
+//! 3. Records/s of a stream-table join (`examples/guests/joins`, kind `table`):
+//!    10,000 table rows applied, then as many stream records as orders, each
+//!    looked up and emitted with its row, batch 1,000, one thread.
 //!
 //! `cargo bench -p weir-runtime --bench pipeline` (WEIR_BENCH_ORDERS changes the
 //! order count, default 200,000).
@@ -65,21 +68,25 @@ fn end_to_end(rt: &Runtime, orders: &[(Vec<u8>, Vec<u8>)]) -> (f64, bool) {
         store.create_topic(&weir_runtime::dead_letter_topic(d.name), 1);
         let manifest = Manifest {
             name: d.name.into(),
-            input: d.input.into(),
+            inputs: vec![d.input.into()],
+            allowed_lateness_ms: 0,
             outputs: d.outputs.iter().map(|t| t.to_string()).collect(),
             start: StartPosition::Earliest,
             limits: Limits::default(),
             on_error: ErrorPolicy::DeadLetter,
             config: d.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        running.push((d.input, rt.start(manifest, module, store.clone()).unwrap()));
+        running.push(rt.start(manifest, module, store.clone()).unwrap());
     }
     let mut quiet_at = None;
     loop {
         let total = written(&store);
-        let idle = running.iter().all(|(input, p)| {
-            p.status().partitions.iter().enumerate().all(|(i, w)| {
-                w.next_offset == Some(store.bounds(input, i as u32).unwrap().high_watermark)
+        let idle = running.iter().all(|p| {
+            p.status().partitions.iter().all(|w| {
+                w.inputs.iter().all(|i| {
+                    i.next_offset
+                        == Some(store.bounds(&i.topic, w.partition).unwrap().high_watermark)
+                })
             })
         });
         if idle && quiet_at == Some(total) {
@@ -89,7 +96,7 @@ fn end_to_end(rt: &Runtime, orders: &[(Vec<u8>, Vec<u8>)]) -> (f64, bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
     let rate = orders.len() as f64 / start.elapsed().as_secs_f64();
-    for (_, p) in &running {
+    for p in &running {
         p.stop();
     }
     let topics: BTreeMap<String, Partitions> = TOPICS
@@ -121,6 +128,7 @@ fn window_rate(rt: &Runtime, orders: &[(Vec<u8>, Vec<u8>)]) -> f64 {
         .iter()
         .enumerate()
         .map(|(i, (k, v))| InputRecord {
+            input: 0,
             offset: i as u64,
             timestamp: 1_764_370_000_000,
             key: Some(Bytes::copy_from_slice(k)),
@@ -135,6 +143,41 @@ fn window_rate(rt: &Runtime, orders: &[(Vec<u8>, Vec<u8>)]) -> f64 {
     input.len() as f64 / start.elapsed().as_secs_f64()
 }
 
+fn table_join_rate(rt: &Runtime, n: usize) -> f64 {
+    let module = rt.compile(weir_examples::wasm::JOINS).unwrap();
+    let config: Vec<(String, String)> =
+        [("kind", "table"), ("table", "users"), ("output", "joined")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let inputs = ["clicks", "users"];
+    let mut harness =
+        Harness::with_inputs(&module, Limits::default(), &inputs, &["joined"], &config).unwrap();
+    let record = |input: u32, offset: usize, key: String, value: String| InputRecord {
+        input,
+        offset: offset as u64,
+        timestamp: 1_764_370_000_000 + offset as i64,
+        key: Some(Bytes::from(key)),
+        value: Some(Bytes::from(value)),
+        headers: Vec::new(),
+    };
+    let users: Vec<InputRecord> = (0..10_000)
+        .map(|i| record(1, i, format!("user-{i}"), format!("{{\"name\":\"user {i}\"}}")))
+        .collect();
+    let clicks: Vec<InputRecord> = (0..n)
+        .map(|i| record(0, i, format!("user-{}", i * 7 % 10_000), format!("click {i}")))
+        .collect();
+    for chunk in users.chunks(1_000) {
+        harness.process(chunk).unwrap();
+    }
+    let start = Instant::now();
+    for chunk in clicks.chunks(1_000) {
+        let out = harness.process(chunk).unwrap();
+        assert_eq!(out.len(), chunk.len(), "one joined record per click");
+    }
+    clicks.len() as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     let n: usize =
         std::env::var("WEIR_BENCH_ORDERS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
@@ -145,6 +188,8 @@ fn main() {
     println!("{n} generated orders; {cores} cores");
     let window = window_rate(&rt, &orders);
     println!("tumbling window (minutes processor, batch 1000, one thread): {window:.0} orders/s");
+    let join = table_join_rate(&rt, n);
+    println!("stream-table join (10000 rows, batch 1000, one thread): {join:.0} records/s");
     let (rate, ok) = end_to_end(&rt, &orders);
     let verdict = if ok { "outputs verified" } else { "OUTPUTS WRONG (see above)" };
     println!("order pipeline, 8 processors, in-memory store: {rate:.0} orders/s ({verdict})");

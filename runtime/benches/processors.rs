@@ -31,6 +31,7 @@ fn records(n: usize) -> Vec<InputRecord> {
                 value[40..46].copy_from_slice(b"needle");
             }
             InputRecord {
+                input: 0,
                 offset: i as u64,
                 timestamp: 1_764_370_000_000 + i as i64,
                 key: Some(Bytes::from(format!("key-{:08}", i % 100_000))),
@@ -102,7 +103,8 @@ fn worker_rate(rt: &Runtime, input: &[InputRecord]) -> (f64, Duration) {
     store.append("in", 0, input.iter().map(to_output).collect()).unwrap();
     let manifest = Manifest {
         name: "pass".into(),
-        input: "in".into(),
+        inputs: vec!["in".into()],
+        allowed_lateness_ms: 0,
         outputs: vec!["out".into()],
         start: StartPosition::Earliest,
         limits: Limits::default(),

@@ -18,6 +18,9 @@ pub struct Harness {
     instance: Instance,
 }
 
+/// The input topic the harness's records seem to come from.
+pub const HARNESS_INPUT: &str = "input";
+
 impl Harness {
     /// Instantiates `module` with `limits`, allowed to emit to `outputs` (one
     /// partition each), and calls its `init` with `config`.
@@ -27,12 +30,26 @@ impl Harness {
         outputs: &[&str],
         config: &[(String, String)],
     ) -> Result<Harness, String> {
+        Self::with_inputs(module, limits, &[HARNESS_INPUT], outputs, config)
+    }
+
+    /// `new` for a processor of several inputs: a record's `input` indexes
+    /// `inputs`, as the manifest's do.
+    pub fn with_inputs(
+        module: &Module,
+        limits: Limits,
+        inputs: &[&str],
+        outputs: &[&str],
+        config: &[(String, String)],
+    ) -> Result<Harness, String> {
         let outputs: Arc<[Output]> = outputs
             .iter()
             .map(|t| Output { topic: t.to_string(), partitions: 1, max_batch_bytes: None })
             .collect();
         let log = Arc::new(LogBuffer::new("harness"));
-        let mut host = new_host(limits, 0, outputs, State::new(Default::default(), u64::MAX), log);
+        let state = State::new(Default::default(), u64::MAX);
+        let inputs: Arc<[String]> = inputs.iter().map(|t| t.to_string()).collect();
+        let mut host = new_host(limits, 0, inputs, outputs, state, log);
         host.now_ms = now_ms();
         let instance =
             Instance::new(module, host, config).map_err(|e| e.0.message().to_string())?;

@@ -56,8 +56,10 @@ pub struct Host {
     pub stderr: GuestOutput,
     /// The deployment's limits.
     pub limits: Limits,
-    /// The input partition this instance serves.
+    /// The input partition (index) this instance serves.
     pub partition: u32,
+    /// The input topics, in the manifest's order (`InputRecord::input` indexes them).
+    pub inputs: Arc<[String]>,
     /// Topics it may emit to.
     pub outputs: Arc<[Output]>,
     /// Its keyed state.

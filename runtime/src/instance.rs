@@ -55,6 +55,7 @@ struct HeaderRef<'a> {
 #[derive(ComponentType, Lower)]
 #[component(record)]
 struct InputRef<'a> {
+    topic: &'a str,
     key: Option<&'a [u8]>,
     value: Option<&'a [u8]>,
     headers: &'a [HeaderRef<'a>],
@@ -106,6 +107,7 @@ struct PackedRecord {
     headers_count: u32,
     timestamp: i64,
     offset: u64,
+    topic: u32,
 }
 
 /// The WIT `packed-batch`, lowered from the instance's reusable buffers.
@@ -116,6 +118,7 @@ struct PackedBatch<'a> {
     records: &'a [PackedRecord],
     headers: &'a [PackedHeader],
     partition: u32,
+    topics: &'a [String],
 }
 
 /// The signature of `process-packed`.
@@ -151,6 +154,7 @@ impl Packer {
                 headers_count: r.headers.len() as u32,
                 timestamp: r.timestamp,
                 offset: r.offset,
+                topic: r.input,
             });
         }
         self.data.len() <= i32::MAX as usize
@@ -194,6 +198,7 @@ impl std::fmt::Debug for Instance {
 pub fn new_host(
     limits: Limits,
     partition: u32,
+    inputs: Arc<[String]>,
     outputs: Arc<[Output]>,
     state: State,
     log: Arc<LogBuffer>,
@@ -207,6 +212,7 @@ pub fn new_host(
         stderr,
         limits,
         partition,
+        inputs,
         outputs,
         state,
         batch_emitted: Vec::new(),
@@ -299,6 +305,7 @@ impl Instance {
     pub fn process(&mut self, batch: &[InputRecord]) -> Result<(), CallError> {
         let ticks = self.store.data().limits.deadline_ticks();
         let partition = self.store.data().partition;
+        let inputs = Arc::clone(&self.store.data().inputs);
         self.store.data_mut().begin_call();
         self.store.set_epoch_deadline(ticks);
         let result = match self.process_packed {
@@ -309,6 +316,7 @@ impl Instance {
                     records: &packer.records,
                     headers: &packer.headers,
                     partition,
+                    topics: &inputs,
                 };
                 // SAFETY: `func` was type-checked as `PackedFn` (for another
                 // lifetime, which does not change the component-level type) when
@@ -316,7 +324,7 @@ impl Instance {
                 let typed: PackedFn<'_> = unsafe { TypedFunc::new_unchecked(func) };
                 typed.call(&mut self.store, (packed,)).map(|(r,)| r)
             }
-            _ => self.call_typed(batch, partition),
+            _ => self.call_typed(batch, partition, &inputs),
         };
         self.settle_call(result)
     }
@@ -383,6 +391,7 @@ impl Instance {
         &mut self,
         batch: &[InputRecord],
         partition: u32,
+        inputs: &[String],
     ) -> wasmtime::Result<Result<(), ProcessError>> {
         let headers: Vec<Vec<HeaderRef<'_>>> = batch
             .iter()
@@ -397,6 +406,7 @@ impl Instance {
             .iter()
             .zip(&headers)
             .map(|(r, headers)| InputRef {
+                topic: inputs.get(r.input as usize).map_or("", String::as_str),
                 key: r.key.as_deref(),
                 value: r.value.as_deref(),
                 headers,

@@ -69,29 +69,104 @@ pub enum ErrorPolicy {
 }
 
 /// A deployment's description, as given by the operator.
+///
+/// In JSON and TOML one input is written `input = "orders"` and several
+/// `inputs = ["orders", "customers"]`; either spelling reads into `inputs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "ManifestRepr", into = "ManifestRepr")]
 pub struct Manifest {
     /// The processor's name: also its consumer group id. Kafka topic-name rules
     /// apply (ASCII letters, digits, `.`, `_`, `-`; at most 200 characters).
     pub name: String,
-    /// The topic it consumes.
-    pub input: String,
+    /// The topics it consumes, one at least. Several must be co-partitioned
+    /// (the same partition count): the worker of partition index `p` reads
+    /// partition `p` of each, merged by timestamp.
+    pub inputs: Vec<String>,
     /// The topics it may emit to.
-    #[serde(default)]
     pub outputs: Vec<String>,
+    /// Milliseconds the watermark stays behind the least of the inputs' newest
+    /// timestamps, so that records that much out of order across inputs are
+    /// still in time for event-time timers.
+    pub allowed_lateness_ms: u64,
     /// Where it starts on partitions it has never committed for.
-    #[serde(default)]
     pub start: StartPosition,
     /// Sandbox limits.
-    #[serde(default)]
     pub limits: Limits,
     /// What happens to records that keep failing.
-    #[serde(default)]
     pub on_error: ErrorPolicy,
     /// Passed to the processor's `init`.
-    #[serde(default)]
     pub config: BTreeMap<String, String>,
+}
+
+/// A manifest as written: `input` or `inputs`.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestRepr {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    input: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    inputs: Vec<String>,
+    #[serde(default)]
+    outputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    allowed_lateness_ms: u64,
+    #[serde(default)]
+    start: StartPosition,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    on_error: ErrorPolicy,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl TryFrom<ManifestRepr> for Manifest {
+    type Error = String;
+
+    fn try_from(r: ManifestRepr) -> Result<Self, String> {
+        let inputs = match (r.input, r.inputs) {
+            (Some(_), more) if !more.is_empty() => {
+                return Err("give either `input` or `inputs`, not both".into());
+            }
+            (Some(one), _) => vec![one],
+            (None, inputs) => inputs,
+        };
+        Ok(Manifest {
+            name: r.name,
+            inputs,
+            outputs: r.outputs,
+            allowed_lateness_ms: r.allowed_lateness_ms,
+            start: r.start,
+            limits: r.limits,
+            on_error: r.on_error,
+            config: r.config,
+        })
+    }
+}
+
+impl From<Manifest> for ManifestRepr {
+    fn from(m: Manifest) -> Self {
+        let (input, inputs) = match <[String; 1]>::try_from(m.inputs) {
+            Ok([one]) => (Some(one), Vec::new()),
+            Err(several) => (None, several),
+        };
+        ManifestRepr {
+            name: m.name,
+            input,
+            inputs,
+            outputs: m.outputs,
+            allowed_lateness_ms: m.allowed_lateness_ms,
+            start: m.start,
+            limits: m.limits,
+            on_error: m.on_error,
+            config: m.config,
+        }
+    }
 }
 
 /// Why a manifest is not acceptable.
@@ -103,13 +178,16 @@ pub enum ManifestError {
     )]
     BadName(String),
     /// No input topic.
-    #[error("the input topic is empty: name the topic the processor consumes")]
+    #[error("no input topic: name the topic (or topics) the processor consumes")]
     NoInput,
+    /// An input topic name is empty or repeated.
+    #[error("input topic {0:?} is empty or listed twice")]
+    BadInput(String),
     /// An output topic name is empty or repeated.
     #[error("output topic {0:?} is empty or listed twice")]
     BadOutput(String),
     /// The processor would consume what it produces.
-    #[error("output topic {0:?} is the input topic: a processor cannot feed itself")]
+    #[error("output topic {0:?} is an input topic: a processor cannot feed itself")]
     OutputIsInput(String),
     /// A start position that does not parse.
     #[error("start position {0:?} is not valid: use earliest, latest, offset:N or timestamp:MS")]
@@ -123,6 +201,11 @@ pub enum ManifestError {
 pub const MAX_NAME_LEN: usize = 200;
 
 impl Manifest {
+    /// Its inputs as one line: `orders` or `orders + customers`.
+    pub fn inputs_label(&self) -> String {
+        self.inputs.join(" + ")
+    }
+
     /// The topic its dead letters go to.
     pub fn dead_letter_topic(&self) -> String {
         dead_letter_topic(&self.name)
@@ -139,14 +222,19 @@ impl Manifest {
         {
             return Err(ManifestError::BadName(self.name.clone()));
         }
-        if self.input.is_empty() {
+        if self.inputs.is_empty() {
             return Err(ManifestError::NoInput);
+        }
+        for (i, input) in self.inputs.iter().enumerate() {
+            if input.is_empty() || self.inputs[..i].contains(input) {
+                return Err(ManifestError::BadInput(input.clone()));
+            }
         }
         for (i, out) in self.outputs.iter().enumerate() {
             if out.is_empty() || self.outputs[..i].contains(out) {
                 return Err(ManifestError::BadOutput(out.clone()));
             }
-            if *out == self.input {
+            if self.inputs.contains(out) {
                 return Err(ManifestError::OutputIsInput(out.clone()));
             }
         }
@@ -159,6 +247,17 @@ pub fn dead_letter_topic(name: &str) -> String {
     format!("{name}.dead-letter")
 }
 
+/// The partition count every `(topic, partitions)` shares, or the counts as one
+/// line (`orders: 3, customers: 1`) when they differ.
+pub fn co_partitioned(counts: &[(&str, u32)]) -> Result<u32, String> {
+    let first = counts.first().map_or(0, |(_, n)| *n);
+    if counts.iter().all(|(_, n)| *n == first) {
+        return Ok(first);
+    }
+    let listed: Vec<String> = counts.iter().map(|(t, n)| format!("{t}: {n}")).collect();
+    Err(listed.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,8 +265,9 @@ mod tests {
     fn manifest() -> Manifest {
         Manifest {
             name: "inventory".into(),
-            input: "orders".into(),
+            inputs: vec!["orders".into()],
             outputs: vec!["inventory-events".into()],
+            allowed_lateness_ms: 0,
             start: StartPosition::Earliest,
             limits: Limits::default(),
             on_error: ErrorPolicy::DeadLetter,
@@ -190,12 +290,32 @@ mod tests {
             let m = Manifest { name: name.to_string(), ..manifest() };
             assert!(matches!(m.validate(), Err(ManifestError::BadName(_))), "{name}");
         }
-        let m = Manifest { input: String::new(), ..manifest() };
+        let m = Manifest { inputs: Vec::new(), ..manifest() };
         assert_eq!(m.validate(), Err(ManifestError::NoInput));
+        for inputs in [vec![""], vec!["a", "a"]] {
+            let m =
+                Manifest { inputs: inputs.iter().map(|s| s.to_string()).collect(), ..manifest() };
+            assert!(matches!(m.validate(), Err(ManifestError::BadInput(_))), "{inputs:?}");
+        }
         let m = Manifest { outputs: vec!["a".into(), "a".into()], ..manifest() };
         assert_eq!(m.validate(), Err(ManifestError::BadOutput("a".into())));
         let m = Manifest { outputs: vec!["orders".into()], ..manifest() };
         assert_eq!(m.validate(), Err(ManifestError::OutputIsInput("orders".into())));
+    }
+
+    #[test]
+    fn one_input_is_written_input_and_several_inputs() {
+        let one = serde_json::to_value(manifest()).unwrap();
+        assert_eq!((one["input"].as_str(), one.get("inputs")), (Some("orders"), None));
+        let m = Manifest { inputs: vec!["orders".into(), "customers".into()], ..manifest() };
+        let several = serde_json::to_value(&m).unwrap();
+        assert_eq!(several["inputs"], serde_json::json!(["orders", "customers"]));
+        assert_eq!(serde_json::from_value::<Manifest>(several).unwrap(), m);
+        let both = serde_json::json!({"name": "a", "input": "x", "inputs": ["y"]});
+        let error = serde_json::from_value::<Manifest>(both).unwrap_err().to_string();
+        assert!(error.contains("either `input` or `inputs`"), "{error}");
+        let unknown = serde_json::json!({"name": "a", "input": "x", "inptus": ["y"]});
+        assert!(serde_json::from_value::<Manifest>(unknown).is_err());
     }
 
     #[test]

@@ -173,6 +173,7 @@ impl LogStore for MemoryStore {
             for r in records {
                 let offset = p.len() as u64;
                 p.push(InputRecord {
+                    input: 0,
                     offset,
                     timestamp: r.timestamp,
                     key: r.key,
@@ -193,7 +194,7 @@ impl LogStore for MemoryStore {
         let mut inner = self.inner.lock();
         inner.commits += 1;
         let checkpoint = inner.checkpoints.entry((processor.to_string(), partition)).or_default();
-        checkpoint.next_offset = Some(commit.next_offset);
+        checkpoint.next_offsets = commit.next_offsets.iter().copied().map(Some).collect();
         apply(&mut checkpoint.state, &commit.state);
         Ok(())
     }

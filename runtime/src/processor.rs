@@ -82,7 +82,15 @@ impl Processor {
         store: Arc<dyn LogStore>,
         paused: bool,
     ) -> Result<Processor, StoreError> {
-        let partitions = store.partitions(&manifest.input)?;
+        let mut counts = Vec::new();
+        for input in &manifest.inputs {
+            counts.push((input.as_str(), store.partitions(input)?));
+        }
+        let partitions = crate::manifest::co_partitioned(&counts).map_err(|counts| {
+            StoreError::Refused(format!(
+                "the inputs are not co-partitioned ({counts}): give them the same partition count"
+            ))
+        })?;
         for output in &manifest.outputs {
             store.partitions(output)?;
         }

@@ -20,19 +20,35 @@ pub enum WorkerState {
     Stopped(Option<String>),
 }
 
-/// Counters and position of one worker.
+/// Where a worker is in one of its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PartitionStatus {
-    /// The input partition.
-    pub partition: u32,
-    /// What the worker is doing.
-    pub state: WorkerState,
-    /// The next input offset to process (the committed offset), if known yet.
+pub struct InputPosition {
+    /// The input topic.
+    pub topic: String,
+    /// The next offset to process (the committed offset), if known yet.
     pub next_offset: Option<u64>,
-    /// The input partition's high watermark when last seen.
+    /// The partition's high watermark when last seen.
     pub high_watermark: u64,
     /// Records not yet processed: high watermark minus next offset.
     pub lag: u64,
+}
+
+/// Counters and position of one worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionStatus {
+    /// The input partition (index, with several inputs).
+    pub partition: u32,
+    /// What the worker is doing.
+    pub state: WorkerState,
+    /// The next offset to process of the first input (the committed offset),
+    /// if known yet; `inputs` has each input's.
+    pub next_offset: Option<u64>,
+    /// The first input's high watermark when last seen.
+    pub high_watermark: u64,
+    /// Records not yet processed, over every input.
+    pub lag: u64,
+    /// Each input's position, in the manifest's order.
+    pub inputs: Vec<InputPosition>,
     /// Input records processed (committed).
     pub records_in: u64,
     /// Records emitted to output topics.
@@ -54,6 +70,21 @@ pub struct PartitionStatus {
 }
 
 impl PartitionStatus {
+    /// Derives each input's lag from its offsets, and the totals from the inputs:
+    /// the first input's offsets, the lag over all of them.
+    pub fn sum_inputs(&mut self) {
+        for input in &mut self.inputs {
+            let next = input.next_offset.unwrap_or(0);
+            input.high_watermark = input.high_watermark.max(next);
+            input.lag = input.high_watermark - next;
+        }
+        if let Some(first) = self.inputs.first() {
+            self.next_offset = first.next_offset;
+            self.high_watermark = first.high_watermark;
+        }
+        self.lag = self.inputs.iter().map(|i| i.lag).sum();
+    }
+
     /// A fresh worker's status.
     pub fn new(partition: u32) -> Self {
         PartitionStatus {
@@ -62,6 +93,7 @@ impl PartitionStatus {
             next_offset: None,
             high_watermark: 0,
             lag: 0,
+            inputs: Vec::new(),
             records_in: 0,
             records_out: 0,
             batches: 0,

@@ -23,6 +23,9 @@ pub struct Header {
 /// A record read from an input partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputRecord {
+    /// Which of the processor's inputs it came from, as an index into the
+    /// manifest's `inputs`: stores read it as 0; the worker sets it.
+    pub input: u32,
     /// The record's offset in its partition.
     pub offset: u64,
     /// Milliseconds since the Unix epoch.
@@ -67,22 +70,23 @@ pub struct Bounds {
     pub high_watermark: u64,
 }
 
-/// Where a (processor, input partition) left off, loaded at start.
+/// Where a (processor, input partition index) left off, loaded at start.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// The next input offset to process; None if the processor never committed
-    /// for this partition (the deployment's start position applies).
-    pub next_offset: Option<u64>,
-    /// The keyed state as of `next_offset`.
+    /// The next offset to process of each input, in the manifest's order; None
+    /// (or missing) where the processor never committed for that input (the
+    /// deployment's start position applies).
+    pub next_offsets: Vec<Option<u64>>,
+    /// The keyed state as of `next_offsets`.
     pub state: BTreeMap<Vec<u8>, Vec<u8>>,
 }
 
 /// What one processed batch commits, atomically: the state changes and the next
-/// input offset are made durable together or not at all.
+/// input offsets are made durable together or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Commit {
-    /// The next input offset to process.
-    pub next_offset: u64,
+    /// The next offset to process of each input, in the manifest's order.
+    pub next_offsets: Vec<u64>,
     /// Changed keys: Some is the new value, None deletes the key.
     pub state: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
@@ -160,6 +164,9 @@ impl OutputRecord {
     }
 }
 
+/// How long `wait_any` waits on its first partition before checking the others.
+pub const WAIT_ANY_SLICE: Duration = Duration::from_millis(10);
+
 /// The log as the runtime sees it.
 pub trait LogStore: Send + Sync + 'static {
     /// The number of partitions of `topic`.
@@ -199,6 +206,34 @@ pub trait LogStore: Send + Sync + 'static {
     /// elapses; true if it did.
     fn wait(&self, topic: &str, partition: u32, offset: u64, timeout: Duration) -> bool;
 
+    /// `wait` for several partitions: blocks until any of `positions` (topic,
+    /// partition, offset) has its high watermark past its offset, or `timeout`
+    /// elapses; true if one did. One position is `wait`; for more, this waits
+    /// on the first in slices of `WAIT_ANY_SLICE`, checking the others' bounds
+    /// between slices.
+    fn wait_any(&self, positions: &[(&str, u32, u64)], timeout: Duration) -> bool {
+        if let [(topic, partition, offset)] = positions {
+            return self.wait(topic, *partition, *offset, timeout);
+        }
+        let Some(&(first, first_partition, first_offset)) = positions.first() else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let past = |(t, p, o): &(&str, u32, u64)| {
+                self.bounds(t, *p).is_ok_and(|b| b.high_watermark > *o)
+            };
+            if positions.iter().any(past) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.wait(first, first_partition, first_offset, left.min(WAIT_ANY_SLICE));
+        }
+    }
+
     /// Appends `records` to a partition, in order, in as few batches as the
     /// topic's batch size limit allows.
     fn append(
@@ -208,9 +243,9 @@ pub trait LogStore: Send + Sync + 'static {
         records: Vec<OutputRecord>,
     ) -> Result<(), StoreError>;
 
-    /// The processor's checkpoint for an input partition.
+    /// The processor's checkpoint for an input partition index.
     fn load_checkpoint(&self, processor: &str, partition: u32) -> Result<Checkpoint, StoreError>;
 
-    /// Makes `commit` durable atomically, for the processor's input partition.
+    /// Makes `commit` durable atomically, for the processor's input partition index.
     fn commit(&self, processor: &str, partition: u32, commit: &Commit) -> Result<(), StoreError>;
 }

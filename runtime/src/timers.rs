@@ -4,7 +4,11 @@
 //! `state` import never sees or touches these keys.
 //!
 //! Layout, under the prefix:
-//! - `wm`: the watermark, 8 bytes big-endian (two's complement);
+//! - `wm`: the newest timestamp processed of the first input, 8 bytes
+//!   big-endian (two's complement); `wm/{i}` (`i` 4 bytes big-endian) the same
+//!   for input `i` > 0;
+//! - `wmark`: the watermark: the least of the inputs' newest timestamps (of
+//!   those that had a record), less the allowed lateness, never moving down;
 //! - `t/{d}{at}{key}`: a timer of domain `d` (`e` or `p`) due at `at`, encoded
 //!   so that byte order is time order, with an empty value;
 //! - `k/{d}{key}`: the same timer's `at`, to move or cancel it by key.
@@ -67,18 +71,48 @@ fn from_ordered(bytes: &[u8]) -> i64 {
     (u64::from_be_bytes(b) ^ (1 << 63)) as i64
 }
 
-/// The partition's watermark; the least i64 before any record.
-pub fn watermark(state: &State) -> i64 {
-    state
-        .get(&key(&[b"wm"]))
-        .filter(|v| v.len() == 8)
-        .map_or(i64::MIN, |v| i64::from_be_bytes(v.try_into().expect("8 bytes")))
+fn read_i64(state: &State, key: &[u8]) -> Option<i64> {
+    state.get(key).filter(|v| v.len() == 8).map(|v| i64::from_be_bytes(v.try_into().expect("8")))
 }
 
-/// Moves the watermark up to `timestamp` (never down).
-pub fn advance_watermark(state: &mut State, timestamp: i64) -> Result<(), StateFull> {
-    if timestamp > watermark(state) {
-        state.put(key(&[b"wm"]), timestamp.to_be_bytes().to_vec())?;
+fn input_time_key(input: u32) -> Vec<u8> {
+    match input {
+        0 => key(&[b"wm"]),
+        i => key(&[b"wm/", &i.to_be_bytes()]),
+    }
+}
+
+/// The watermark; the least i64 before any record. (A state written before
+/// `wmark` existed had one input and no lateness: its `wm` is the watermark.)
+pub fn watermark(state: &State) -> i64 {
+    read_i64(state, &key(&[b"wmark"]))
+        .or_else(|| read_i64(state, &input_time_key(0)))
+        .unwrap_or(i64::MIN)
+}
+
+/// Moves input `input`'s newest timestamp up to `timestamp` (never down).
+pub fn advance_input_time(state: &mut State, input: u32, timestamp: i64) -> Result<(), StateFull> {
+    let k = input_time_key(input);
+    if read_i64(state, &k).is_none_or(|t| timestamp > t) {
+        state.put(k, timestamp.to_be_bytes().to_vec())?;
+    }
+    Ok(())
+}
+
+/// Recomputes the watermark from the newest timestamps of `inputs` inputs,
+/// less `lateness_ms`; it never moves down. Inputs without a record yet do
+/// not hold it back.
+pub fn refresh_watermark(
+    state: &mut State,
+    inputs: u32,
+    lateness_ms: u64,
+) -> Result<(), StateFull> {
+    let least = (0..inputs).filter_map(|i| read_i64(state, &input_time_key(i))).min();
+    let Some(least) = least else { return Ok(()) };
+    let lateness = i64::try_from(lateness_ms).unwrap_or(i64::MAX);
+    let wanted = least.saturating_sub(lateness);
+    if read_i64(state, &key(&[b"wmark"])).is_none_or(|w| wanted > w) {
+        state.put(key(&[b"wmark"]), wanted.to_be_bytes().to_vec())?;
     }
     Ok(())
 }
@@ -166,12 +200,22 @@ mod tests {
     }
 
     #[test]
-    fn the_watermark_only_moves_up() {
+    fn the_watermark_is_the_least_input_time_less_lateness_and_only_moves_up() {
         let mut state = State::new(BTreeMap::new(), u64::MAX);
         assert_eq!(watermark(&state), i64::MIN);
-        advance_watermark(&mut state, 50).unwrap();
-        advance_watermark(&mut state, 40).unwrap();
+        advance_input_time(&mut state, 0, 50).unwrap();
+        advance_input_time(&mut state, 0, 40).unwrap();
+        refresh_watermark(&mut state, 1, 0).unwrap();
         assert_eq!(watermark(&state), 50);
+        // A second input holds it back once it has a record; lateness lowers it,
+        // but it never goes back down.
+        advance_input_time(&mut state, 1, 30).unwrap();
+        refresh_watermark(&mut state, 2, 5).unwrap();
+        assert_eq!(watermark(&state), 50, "never down");
+        advance_input_time(&mut state, 0, 100).unwrap();
+        advance_input_time(&mut state, 1, 90).unwrap();
+        refresh_watermark(&mut state, 2, 5).unwrap();
+        assert_eq!(watermark(&state), 85);
         set(&mut state, Domain::Processing, b"x", 7).unwrap();
         assert_eq!(next_processing(&state), Some(7));
     }

@@ -1,11 +1,11 @@
-//! One worker per (processor, input partition): read from the committed offset,
-//! call `process` with a batch, append the outputs, commit the state changes
-//! with the next offset, repeat. Failures are retried with backoff, then the
-//! batch is split to find the poison records, which go to the dead-letter topic
-//! or pause the worker, by policy. Timers fire after each batch and while idle
-//! (`fire.rs`).
+//! One worker per (processor, input partition index): read from the committed
+//! offsets (several inputs merged by timestamp, `read.rs`), call `process` with
+//! a batch, append the outputs, commit the state changes with the next offsets,
+//! repeat. Failures are retried with backoff, then the batch is split to find
+//! the poison records, which go to the dead-letter topic or pause the worker, by
+//! policy. Timers fire after each batch and while idle (`fire.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,10 +19,11 @@ use crate::logs::{LogBuffer, LogLevel, now_ms};
 use crate::manifest::{ErrorPolicy, Manifest, StartPosition};
 use crate::processor::Control;
 use crate::state::State;
-use crate::status::{PartitionStatus, WorkerState};
+use crate::status::{InputPosition, PartitionStatus, WorkerState};
 use crate::store::{Commit, Header, InputRecord, LogStore, OutputRecord, StoreError};
 
 mod fire;
+mod read;
 
 /// Attempts of a whole batch before it is split.
 const ATTEMPTS: u32 = 3;
@@ -39,8 +40,9 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 enum Interrupt {
     /// The processor is stopping.
     Stop,
-    /// The `pause` policy stopped at this offset, for this reason.
-    PausedAt(u64, String),
+    /// The `pause` policy stopped before this record (input index, offset), or
+    /// with no record to blame (`None`: timers), for this reason.
+    PausedAt(Option<(u32, u64)>, String),
 }
 
 /// The instance or, between instances, the host state it would get.
@@ -63,8 +65,10 @@ pub(crate) struct Worker {
     slot: Slot,
     /// Paused by the error policy, with the reason.
     policy_pause: Option<String>,
-    /// The next input offset to process.
-    next_offset: u64,
+    /// The next offset to process of each input (what is committed).
+    next_offsets: Vec<u64>,
+    /// Records read of each input from its next offset on, not yet processed.
+    ahead: Vec<VecDeque<InputRecord>>,
 }
 
 impl Worker {
@@ -87,7 +91,8 @@ impl Worker {
             generation: u64::MAX,
             slot: Slot::Empty,
             policy_pause: None,
-            next_offset: 0,
+            next_offsets: Vec::new(),
+            ahead: Vec::new(),
         }
     }
 
@@ -125,10 +130,18 @@ impl Worker {
             match self.step() {
                 Ok(()) => backoff = FIRST_BACKOFF,
                 Err(Interrupt::Stop) => break,
-                Err(Interrupt::PausedAt(offset, reason)) => {
-                    let reason = format!("paused at offset {offset}: {reason}");
+                Err(Interrupt::PausedAt(at, reason)) => {
+                    let reason = match at {
+                        Some((input, offset)) => format!(
+                            "paused at {}-{} offset {offset}: {reason}",
+                            self.input_topic(input),
+                            self.partition
+                        ),
+                        None => format!("paused: {reason}"),
+                    };
                     self.note(LogLevel::Error, &reason);
                     self.policy_pause = Some(reason);
+                    self.ahead.iter_mut().for_each(VecDeque::clear);
                 }
             }
             if matches!(self.status.lock().state, WorkerState::Retrying(_)) {
@@ -164,31 +177,57 @@ impl Worker {
     fn try_start(&mut self) -> Result<(), StoreError> {
         let name = self.manifest.name.clone();
         let checkpoint = self.store.load_checkpoint(&name, self.partition)?;
-        let input = &self.manifest.input;
-        let bounds = self.store.bounds(input, self.partition)?;
-        self.next_offset = match checkpoint.next_offset {
-            Some(offset) => offset,
-            None => match self.manifest.start {
-                StartPosition::Earliest => bounds.log_start,
-                StartPosition::Latest => bounds.high_watermark,
-                StartPosition::Offset(o) => o.clamp(bounds.log_start, bounds.high_watermark),
-                StartPosition::Timestamp(t) => self
-                    .store
-                    .offset_for_timestamp(input, self.partition, t)?
-                    .unwrap_or(bounds.high_watermark),
-            },
-        };
+        let mut next_offsets = Vec::new();
+        for (i, input) in self.manifest.inputs.iter().enumerate() {
+            let bounds = self.store.bounds(input, self.partition)?;
+            let next = match checkpoint.next_offsets.get(i).copied().flatten() {
+                Some(offset) => offset,
+                None => match self.manifest.start {
+                    StartPosition::Earliest => bounds.log_start,
+                    StartPosition::Latest => bounds.high_watermark,
+                    StartPosition::Offset(o) => o.clamp(bounds.log_start, bounds.high_watermark),
+                    StartPosition::Timestamp(t) => self
+                        .store
+                        .offset_for_timestamp(input, self.partition, t)?
+                        .unwrap_or(bounds.high_watermark),
+                },
+            };
+            next_offsets.push(next);
+        }
+        self.ahead = vec![VecDeque::new(); next_offsets.len()];
+        self.next_offsets = next_offsets;
         let outputs = self.outputs()?;
         let state = State::new(checkpoint.state, self.manifest.limits.max_state_bytes);
-        let host =
-            new_host(self.manifest.limits, self.partition, outputs, state, Arc::clone(&self.log));
+        let inputs: Arc<[String]> = self.manifest.inputs.iter().cloned().collect();
+        let host = new_host(
+            self.manifest.limits,
+            self.partition,
+            inputs,
+            outputs,
+            state,
+            Arc::clone(&self.log),
+        );
         self.slot = Slot::Dead(Box::new(host));
-        let mut status = self.status.lock();
-        status.next_offset = Some(self.next_offset);
-        status.high_watermark = bounds.high_watermark;
-        status.lag = bounds.high_watermark.saturating_sub(self.next_offset);
-        status.state = WorkerState::Running;
+        self.status.lock().inputs = self
+            .manifest
+            .inputs
+            .iter()
+            .zip(&self.next_offsets)
+            .map(|(topic, next)| InputPosition {
+                topic: topic.clone(),
+                next_offset: Some(*next),
+                high_watermark: *next,
+                lag: 0,
+            })
+            .collect();
+        self.refresh_lag();
+        self.set_state(WorkerState::Running);
         Ok(())
+    }
+
+    /// The name of input `input`.
+    fn input_topic(&self, input: u32) -> &str {
+        self.manifest.inputs.get(input as usize).map_or("?", String::as_str)
     }
 
     fn outputs(&self) -> Result<Arc<[Output]>, StoreError> {
@@ -250,39 +289,16 @@ impl Worker {
 
     /// Reads one batch and processes it.
     fn step(&mut self) -> Result<(), Interrupt> {
-        let input = self.manifest.input.clone();
-        let max = self.manifest.limits.max_batch_records as usize;
-        let records =
-            match self.store.read(&input, self.partition, self.next_offset, max, MAX_BATCH_BYTES) {
-                Ok(records) => records,
-                Err(StoreError::OffsetOutOfRange { log_start, .. })
-                    if self.next_offset < log_start =>
-                {
-                    self.note(
-                        LogLevel::Warn,
-                        &format!(
-                            "offsets {}..{log_start} were deleted by retention before they \
-                             were processed; skipping to {log_start}",
-                            self.next_offset
-                        ),
-                    );
-                    self.next_offset = log_start;
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.retrying(format!("reading {input}-{}: {e}", self.partition));
-                    return Ok(());
-                }
-            };
-        if records.is_empty() {
-            return self.idle(&input);
+        match self.read_batch() {
+            read::Read::Batch(records) => self.process_batch(records),
+            read::Read::Idle => self.idle(),
+            read::Read::Again => Ok(()),
         }
-        self.process_batch(records)
     }
 
     /// Nothing to read: fires the processing-time timers that are due, then
     /// waits for records until the next one is.
-    fn idle(&mut self, input: &str) -> Result<(), Interrupt> {
+    fn idle(&mut self) -> Result<(), Interrupt> {
         if self.refresh_lag() {
             self.set_state(WorkerState::Running);
         }
@@ -291,19 +307,32 @@ impl Worker {
             self.fire_timers()?;
         }
         let wait = self.until_next_timer().map_or(IDLE_WAIT, |due| due.min(IDLE_WAIT));
-        self.store.wait(input, self.partition, self.next_offset, wait);
+        let positions: Vec<(&str, u32, u64)> = self
+            .manifest
+            .inputs
+            .iter()
+            .zip(&self.next_offsets)
+            .map(|(topic, next)| (topic.as_str(), self.partition, *next))
+            .collect();
+        self.store.wait_any(&positions, wait);
         Ok(())
     }
 
-    /// Updates the status's high watermark and lag from the input's bounds; false
-    /// if the store could not tell them.
+    /// Updates the status's high watermarks and lag from the inputs' bounds;
+    /// false if the store could not tell them.
     fn refresh_lag(&self) -> bool {
-        let Ok(bounds) = self.store.bounds(&self.manifest.input, self.partition) else {
-            return false;
-        };
+        let mut bounds = Vec::new();
+        for input in &self.manifest.inputs {
+            match self.store.bounds(input, self.partition) {
+                Ok(b) => bounds.push(b.high_watermark),
+                Err(_) => return false,
+            }
+        }
         let mut status = self.status.lock();
-        status.high_watermark = bounds.high_watermark;
-        status.lag = bounds.high_watermark.saturating_sub(self.next_offset);
+        for (position, high_watermark) in status.inputs.iter_mut().zip(bounds) {
+            position.high_watermark = high_watermark;
+        }
+        status.sum_inputs();
         true
     }
 
@@ -316,24 +345,21 @@ impl Worker {
 
     fn process_batch(&mut self, records: Vec<InputRecord>) -> Result<(), Interrupt> {
         let started = Instant::now();
-        let end = records.last().map_or(self.next_offset, |r| r.offset + 1);
         let _span = tracing::debug_span!(
             "batch",
             processor = %self.manifest.name,
             partition = self.partition,
-            from = self.next_offset,
-            to = end,
             records = records.len()
         )
         .entered();
         self.host().now_ms = now_ms();
         let mut dead = Vec::new();
         let mut backoff = FIRST_BACKOFF;
-        let mut settled = None;
+        let mut settled = false;
         for attempt in 1..=ATTEMPTS {
             match self.call(&records) {
                 Ok(()) => {
-                    settled = Some(end);
+                    settled = true;
                     break;
                 }
                 Err(e) if attempt < ATTEMPTS => {
@@ -352,45 +378,46 @@ impl Worker {
             }
         }
         let mut paused = None;
-        if settled.is_none() {
+        if !settled {
             if records.len() > 1 {
                 self.note(
                     LogLevel::Warn,
                     &format!(
-                        "offsets {}..{end} failed {ATTEMPTS} times; splitting the batch to find \
-                         the failing records",
-                        self.next_offset
+                        "{} failed {ATTEMPTS} times; splitting the batch to find the failing \
+                         records",
+                        self.describe(&records)
                     ),
                 );
             }
             match self.settle(&records, &mut dead) {
                 Ok(()) => {}
                 Err(Interrupt::Stop) => return Err(Interrupt::Stop),
-                Err(Interrupt::PausedAt(offset, reason)) => paused = Some((offset, reason)),
+                Err(Interrupt::PausedAt(at, reason)) => paused = Some((at, reason)),
             }
         }
-        let next = paused.as_ref().map_or(end, |(offset, _)| *offset);
+        // The records consumed: all of them, or those before the one that paused.
+        let taken = match &paused {
+            Some((Some((input, offset)), _)) => records
+                .iter()
+                .position(|r| r.input == *input && r.offset == *offset)
+                .unwrap_or(records.len()),
+            _ => records.len(),
+        };
         let process_micros = started.elapsed().as_micros() as u64;
-        // The watermark moves with the records consumed, in the same commit.
-        let newest = records.iter().take_while(|r| r.offset < next).map(|r| r.timestamp).max();
-        if let Some(newest) = newest {
-            let state = &mut self.host().state;
-            // Past the state cap the watermark stays where it is; timers still
-            // fire by processing time.
-            let _ = crate::timers::advance_watermark(state, newest);
-            state.keep_call();
-        }
-        match self.commit(next, dead, &records) {
+        self.advance_watermark(&records[..taken]);
+        match self.commit(&records[..taken], dead) {
             Ok(()) => {}
             Err(e) if e.is_permanent() => {
                 self.host().drop_batch();
+                self.ahead.iter_mut().for_each(VecDeque::clear);
                 let reason = format!("its outputs cannot be written: {e}");
-                return self.refuse_batch(&records, next, reason);
+                return self.refuse_batch(&records[..taken], reason);
             }
             Err(e) => {
                 self.host().drop_batch();
-                let from = self.next_offset;
-                self.retrying(format!("committing offsets {from}..{next} failed: {e}"));
+                self.ahead.iter_mut().for_each(VecDeque::clear);
+                let what = self.describe(&records[..taken]);
+                self.retrying(format!("committing {what} failed: {e}"));
                 return Ok(());
             }
         }
@@ -402,40 +429,80 @@ impl Worker {
         }
         drop(status);
         match paused {
-            Some((offset, reason)) => Err(Interrupt::PausedAt(offset, reason)),
+            Some((at, reason)) => Err(Interrupt::PausedAt(at, reason)),
             None => self.fire_timers(),
+        }
+    }
+
+    /// Moves each input's newest timestamp, and so the watermark, with the
+    /// records consumed, in the same commit.
+    fn advance_watermark(&mut self, consumed: &[InputRecord]) {
+        if consumed.is_empty() {
+            return;
+        }
+        let mut newest: BTreeMap<u32, i64> = BTreeMap::new();
+        for r in consumed {
+            let t = newest.entry(r.input).or_insert(r.timestamp);
+            *t = (*t).max(r.timestamp);
+        }
+        let (inputs, lateness) =
+            (self.manifest.inputs.len() as u32, self.manifest.allowed_lateness_ms);
+        let state = &mut self.host().state;
+        // Past the state cap the watermark stays where it is; timers still fire
+        // by processing time.
+        for (input, t) in newest {
+            let _ = crate::timers::advance_input_time(state, input, t);
+        }
+        let _ = crate::timers::refresh_watermark(state, inputs, lateness);
+        state.keep_call();
+    }
+
+    /// The offsets a run of records covers, for messages: `offsets 4..=9` with
+    /// one input, `orders offsets 4..=9, customers offsets 1..=2` with more.
+    fn describe(&self, records: &[InputRecord]) -> String {
+        let mut spans: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        for r in records {
+            let span = spans.entry(r.input).or_insert((r.offset, r.offset));
+            span.0 = span.0.min(r.offset);
+            span.1 = span.1.max(r.offset);
+        }
+        let several = self.manifest.inputs.len() > 1;
+        let parts: Vec<String> = spans
+            .into_iter()
+            .map(|(input, (first, last))| match several {
+                true => format!("{} offsets {first}..={last}", self.input_topic(input)),
+                false => format!("offsets {first}..={last}"),
+            })
+            .collect();
+        match parts.is_empty() {
+            true => "no records".to_string(),
+            false => parts.join(", "),
         }
     }
 
     /// A batch processed, but whose outputs the store refuses for good (a record
     /// over a topic's size limit that got past the emit checks): retrying would
-    /// fail forever, so its records up to `next` go through the error policy
-    /// together, without their outputs or state changes.
-    fn refuse_batch(
-        &mut self,
-        records: &[InputRecord],
-        next: u64,
-        reason: String,
-    ) -> Result<(), Interrupt> {
-        let (from, status_reason) =
-            (self.next_offset, format!("offsets {}..{next}: {reason}", self.next_offset));
+    /// fail forever, so its records go through the error policy together,
+    /// without their outputs or state changes.
+    fn refuse_batch(&mut self, records: &[InputRecord], reason: String) -> Result<(), Interrupt> {
+        let what = self.describe(records);
+        let status_reason = format!("{what}: {reason}");
         self.note(LogLevel::Error, &status_reason);
         {
             let mut status = self.status.lock();
             status.errors += 1;
             status.last_error = Some(status_reason);
         }
-        match self.manifest.on_error {
-            ErrorPolicy::Pause => Err(Interrupt::PausedAt(from, reason)),
-            ErrorPolicy::DeadLetter => {
-                let dead = records
-                    .iter()
-                    .take_while(|r| r.offset < next)
-                    .map(|r| (r.clone(), reason.clone()))
-                    .collect();
-                if let Err(e) = self.commit(next, dead, records) {
+        match (self.manifest.on_error, records.first()) {
+            (_, None) => Ok(()),
+            (ErrorPolicy::Pause, Some(first)) => {
+                Err(Interrupt::PausedAt(Some((first.input, first.offset)), reason))
+            }
+            (ErrorPolicy::DeadLetter, Some(_)) => {
+                let dead = records.iter().map(|r| (r.clone(), reason.clone())).collect();
+                if let Err(e) = self.commit(records, dead) {
                     self.host().drop_batch();
-                    self.retrying(format!("dead-lettering offsets {from}..{next} failed: {e}"));
+                    self.retrying(format!("dead-lettering {what} failed: {e}"));
                 }
                 Ok(())
             }
@@ -466,8 +533,16 @@ impl Worker {
         if batch.len() == 1 {
             return self.poison(&batch[0], error, dead);
         }
+        // The guest names an offset, not an input: with several inputs it
+        // counts only if no other record of the piece has that offset.
         let blamed = match &error {
-            CallError::Failed { offset: Some(o), .. } => batch.iter().position(|r| r.offset == *o),
+            CallError::Failed { offset: Some(o), .. } => {
+                let mut matching = batch.iter().enumerate().filter(|(_, r)| r.offset == *o);
+                match (matching.next(), matching.next()) {
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            }
             _ => None,
         };
         match blamed {
@@ -494,25 +569,29 @@ impl Worker {
         let message = error.message().to_string();
         match self.manifest.on_error {
             ErrorPolicy::DeadLetter => {
+                let at = match self.manifest.inputs.len() {
+                    1 => format!("offset {}", record.offset),
+                    _ => format!("{} offset {}", self.input_topic(record.input), record.offset),
+                };
                 self.note(
                     LogLevel::Error,
                     &format!(
-                        "offset {} failed: {message}; sent to {}",
-                        record.offset,
+                        "{at} failed: {message}; sent to {}",
                         self.manifest.dead_letter_topic()
                     ),
                 );
                 dead.push((record.clone(), message));
                 Ok(())
             }
-            ErrorPolicy::Pause => Err(Interrupt::PausedAt(record.offset, message)),
+            ErrorPolicy::Pause => {
+                Err(Interrupt::PausedAt(Some((record.input, record.offset)), message))
+            }
         }
     }
 
     /// Counts a failed call and keeps its message for status.
     fn failed(&self, batch: &[InputRecord], error: &CallError) {
-        let (first, last) = (batch[0].offset, batch[batch.len() - 1].offset);
-        let message = format!("offsets {first}..={last}: {}", error.message());
+        let message = format!("{}: {}", self.describe(batch), error.message());
         self.note(LogLevel::Warn, &message);
         let mut status = self.status.lock();
         status.errors += 1;
@@ -572,13 +651,16 @@ impl Worker {
     }
 
     /// Appends the batch's outputs and dead letters, then commits its state
-    /// changes with `next` as the next offset.
+    /// changes with the next offsets past `consumed`.
     fn commit(
         &mut self,
-        next: u64,
+        consumed: &[InputRecord],
         dead: Vec<(InputRecord, String)>,
-        records: &[InputRecord],
     ) -> Result<(), StoreError> {
+        let mut next = self.next_offsets.clone();
+        for r in consumed {
+            next[r.input as usize] = r.offset + 1;
+        }
         let manifest = Arc::clone(&self.manifest);
         let partition = self.partition;
         let host = self.host();
@@ -604,15 +686,16 @@ impl Worker {
                 dead.into_iter().map(|(r, why)| dead_letter(r, &why, &manifest, partition, now));
             self.store.append(&topic, partition % partitions, letters.collect())?;
         }
-        let processed = records.iter().take_while(|r| r.offset < next).count() as u64;
-        let commit = Commit { next_offset: next, state: changes };
+        let processed = consumed.len() as u64;
+        let commit = Commit { next_offsets: next, state: changes };
         self.store.commit(&manifest.name, partition, &commit)?;
         self.host().state.committed(commit.state);
-        self.next_offset = next;
+        self.next_offsets = commit.next_offsets;
         let mut status = self.status.lock();
-        status.next_offset = Some(next);
-        status.high_watermark = status.high_watermark.max(next);
-        status.lag = status.high_watermark.saturating_sub(next);
+        for (position, next) in status.inputs.iter_mut().zip(&self.next_offsets) {
+            position.next_offset = Some(*next);
+        }
+        status.sum_inputs();
         status.records_in += processed;
         status.records_out += out_count;
         status.dead_lettered += dead_count;
@@ -636,7 +719,8 @@ fn dead_letter(
     };
     add("weir.error", error.to_string());
     add("weir.processor", manifest.name.clone());
-    add("weir.source.topic", manifest.input.clone());
+    let topic = manifest.inputs.get(record.input as usize).cloned().unwrap_or_default();
+    add("weir.source.topic", topic);
     add("weir.source.partition", partition.to_string());
     add("weir.source.offset", record.offset.to_string());
     add("weir.source.timestamp", record.timestamp.to_string());

@@ -82,7 +82,7 @@ fn pipeline_schema() -> Value {
             }},
             "processors": { "type": "array", "items": {
                 "type": "object",
-                "required": ["name", "input", "module"],
+                "required": ["name", "module"],
                 "description": "A processor manifest (as for POST /v1/processors) with its \
                                 module, the component's bytes in standard base64",
             }},

@@ -142,10 +142,23 @@ fn module_schema() -> Value {
 fn manifest_schema() -> Value {
     json!({
         "type": "object",
-        "required": ["name", "input"],
+        "required": ["name"],
+        "description": "Give `input` or `inputs`",
         "properties": {
             "name": { "type": "string", "description": "Also its consumer group id" },
             "input": { "type": "string", "description": "The topic it consumes" },
+            "inputs": {
+                "type": "array",
+                "items": { "type": "string" },
+                "description": "Several topics it consumes, with the same partition count; \
+                    partition p of each is merged by timestamp",
+            },
+            "allowed_lateness_ms": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "How far the watermark stays behind the least of the inputs' \
+                    newest timestamps (default 0)",
+            },
             "outputs": { "type": "array", "items": { "type": "string" } },
             "start": {
                 "type": "object",

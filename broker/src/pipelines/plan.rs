@@ -135,8 +135,11 @@ pub fn plan(
             }
         }
     }
-    let exists =
-        |topic: &str| declared.contains_key(topic) || broker.storage.topic(topic).is_some();
+    let partitions = |topic: &str| match declared.get(topic) {
+        Some(t) => Some(t.partitions),
+        None => broker.storage.topic(topic).map(|t| t.partitions),
+    };
+    let exists = |topic: &str| partitions(topic).is_some();
 
     // Processors: each declared once, reading and writing topics that will exist.
     let mut names = BTreeSet::new();
@@ -148,7 +151,7 @@ pub fn plan(
         if let Err(e) = m.validate() {
             problems.push(format!("processor {}: {e}", m.name));
         }
-        for topic in std::iter::once(&m.input).chain(&m.outputs) {
+        for topic in m.inputs.iter().chain(&m.outputs) {
             if !exists(topic) {
                 problems.push(format!(
                     "processor {} uses topic {topic}, which neither exists nor is declared: \
@@ -156,6 +159,12 @@ pub fn plan(
                     m.name
                 ));
             }
+        }
+        let counts: Vec<(&str, u32)> =
+            m.inputs.iter().filter_map(|t| Some((t.as_str(), partitions(t)?))).collect();
+        if let Err(counts) = weir_runtime::manifest::co_partitioned(&counts) {
+            let refused = crate::processors::ProcessorError::NotCoPartitioned(counts);
+            problems.push(format!("processor {}: {refused}", m.name));
         }
     }
     let order = match upstream_first(pipeline) {
@@ -176,7 +185,7 @@ pub fn plan(
                 match processors.check_module(&decl.module) {
                     Ok(()) => changes.push(Change::Deploy {
                         name: m.name.clone(),
-                        input: m.input.clone(),
+                        input: m.inputs_label(),
                         outputs: m.outputs.clone(),
                     }),
                     Err(e) => problems.push(format!("processor {}: {e}", m.name)),
@@ -186,7 +195,7 @@ pub fn plan(
             Ok(info) => info.manifest,
         };
         let fixed = [
-            ("input", running.input != m.input),
+            ("inputs", running.inputs != m.inputs),
             ("outputs", running.outputs != m.outputs),
             ("start", running.start != m.start),
             ("limits", running.limits != m.limits),
@@ -226,7 +235,7 @@ fn upstream_first(pipeline: &Pipeline) -> Result<Vec<usize>, String> {
     for (i, p) in procs.iter().enumerate() {
         for t in &p.manifest.outputs {
             for (j, q) in procs.iter().enumerate() {
-                if q.manifest.input == *t {
+                if q.manifest.inputs.contains(t) {
                     all.push((i, t.as_str(), j));
                 }
             }

@@ -96,7 +96,8 @@ mod tests {
     fn record(name: &str) -> DeploymentRecord {
         let manifest = Manifest {
             name: name.into(),
-            input: "orders".into(),
+            inputs: vec!["orders".into()],
+            allowed_lateness_ms: 0,
             outputs: vec!["payments".into()],
             start: Default::default(),
             limits: Default::default(),

@@ -43,6 +43,14 @@ pub enum ProcessorError {
          then deploy again"
     )]
     UnknownTopic(String),
+    /// Inputs with different partition counts: the worker of partition index
+    /// `p` reads partition `p` of every input, so they must match.
+    #[error(
+        "the inputs are not co-partitioned ({0}): a processor with several inputs reads \
+         partition p of each, so they need the same partition count; add partitions to the \
+         smaller topics, or re-key them into topics with the same count"
+    )]
+    NotCoPartitioned(String),
     /// The module is not a processor component.
     #[error("invalid module: {0}")]
     InvalidModule(#[from] CompileError),
@@ -95,7 +103,8 @@ impl ProcessorError {
             ProcessorError::InvalidManifest(_)
             | ProcessorError::ReservedName(_)
             | ProcessorError::InternalTopic(_)
-            | ProcessorError::UnknownTopic(_) => 400,
+            | ProcessorError::UnknownTopic(_)
+            | ProcessorError::NotCoPartitioned(_) => 400,
             ProcessorError::InvalidModule(_) => 422,
             ProcessorError::ShuttingDown => 503,
             ProcessorError::Start { .. }

@@ -185,11 +185,12 @@ impl Processors {
         let manifest = record.manifest.clone();
         let state = state_topic(name);
         if self.broker.storage.topic(&state).is_none() {
-            let partitions = self.store.partitions(&manifest.input).map_err(|e| e.to_string())?;
+            let partitions =
+                self.store.partitions(&manifest.inputs[0]).map_err(|e| e.to_string())?;
             store::create_state_topic(&self.broker.storage, name, partitions)
                 .map_err(|e| format!("recreating {state}: {e}"))?;
         }
-        self.store.register(name, &manifest.input);
+        self.store.register(name, &manifest.inputs);
         let store: Arc<dyn LogStore> = self.store.clone();
         let started = match record.paused {
             true => self.runtime.start_paused(manifest, module, store),
@@ -220,7 +221,7 @@ impl Processors {
         if self.deployments.read().contains_key(&name) || self.dir.join(&name).exists() {
             return Err(ProcessorError::AlreadyExists(name));
         }
-        let partitions = self.topic_partitions(&manifest.input)?;
+        let partitions = self.input_partitions(&manifest)?;
         for output in &manifest.outputs {
             if is_internal(output) {
                 return Err(ProcessorError::InternalTopic(output.clone()));
@@ -250,7 +251,7 @@ impl Processors {
             deployed_at_ms: now_ms(),
         };
         let started = self.persist_new(&record, wasm).and_then(|()| {
-            self.store.register(&name, &manifest.input);
+            self.store.register(&name, &manifest.inputs);
             let store: Arc<dyn LogStore> = self.store.clone();
             self.runtime
                 .start(manifest, module, store)
@@ -458,6 +459,15 @@ impl Processors {
     fn deployment(&self, name: &str) -> Result<Deployment, ProcessorError> {
         let found = self.deployments.read().get(name).cloned();
         found.ok_or_else(|| ProcessorError::NotFound(name.to_owned()))
+    }
+
+    /// The partition count the inputs share; refused unless they share one.
+    fn input_partitions(&self, manifest: &Manifest) -> Result<u32, ProcessorError> {
+        let mut counts = Vec::new();
+        for input in &manifest.inputs {
+            counts.push((input.as_str(), self.topic_partitions(input)?));
+        }
+        weir_runtime::manifest::co_partitioned(&counts).map_err(ProcessorError::NotCoPartitioned)
     }
 
     fn topic_partitions(&self, topic: &str) -> Result<u32, ProcessorError> {

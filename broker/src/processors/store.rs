@@ -13,7 +13,7 @@
 //! | record         | key                | value                                  |
 //! |----------------|--------------------|----------------------------------------|
 //! | each changed key, in key order | `s` + the user's key | the new value; null deletes the key |
-//! | last, always   | `o`                | the next input offset, u64 big-endian  |
+//! | last, always   | `o`                | the next offset of each input (manifest order), u64 big-endian each |
 //!
 //! A commit with no state change still writes the `o` record. Loading a
 //! checkpoint replays the partition from its start with the log reader
@@ -22,12 +22,13 @@
 //! internal topics, so only a bug makes one). A damaged batch ends the replay, as
 //! the reader's rule says: the checkpoint is the last commit before it.
 //!
-//! The changelog is the truth. After each commit the offset is also committed for
-//! the consumer group named like the processor (through the coordinator's offset
-//! store, with no member or generation), so Kafka tools see the processor's
-//! position and lag. When a partition has no commit in the changelog but the group
-//! has an offset for it (an operator set it with Kafka tools, or a consumer group
-//! of that name existed before the processor), the processor starts there.
+//! The changelog is the truth. After each commit the offsets are also committed
+//! for the consumer group named like the processor (through the coordinator's
+//! offset store, with no member or generation; one per input topic), so Kafka
+//! tools see the processor's position and lag. When a partition has no commit in
+//! the changelog but the group has an offset for an input's partition (an
+//! operator set it with Kafka tools, or a consumer group of that name existed
+//! before the processor), the processor starts that input there.
 //!
 //! Durability follows the topics' own setting: under `durability=sync` outputs
 //! are fsynced when appended (before the runtime commits) and the commit when
@@ -55,7 +56,7 @@ use crate::topic::{TopicError, TopicSpec, is_internal};
 /// What the names of state changelog topics start with.
 pub const STATE_TOPIC_PREFIX: &str = "__weir_state.";
 
-/// The key of a commit's last record, whose value is the next input offset.
+/// The key of a commit's last record, whose value is the next offset of each input.
 const OFFSET_KEY: &[u8] = b"o";
 /// The byte put before a user's key in a state record's key.
 const STATE_KEY_PREFIX: u8 = b's';
@@ -90,9 +91,9 @@ pub fn create_state_topic(
 pub struct BrokerStore {
     /// Partitions, the group coordinator and the append notifications.
     broker: Arc<Broker>,
-    /// Each registered processor's input topic, to name the partitions of its
+    /// Each registered processor's input topics, to name the partitions of its
     /// consumer group's offsets.
-    inputs: RwLock<HashMap<String, String>>,
+    inputs: RwLock<HashMap<String, Vec<String>>>,
 }
 
 impl BrokerStore {
@@ -101,10 +102,10 @@ impl BrokerStore {
         BrokerStore { broker, inputs: RwLock::new(HashMap::new()) }
     }
 
-    /// Tells the store which topic `processor` consumes, so its commits also go
+    /// Tells the store which topics `processor` consumes, so its commits also go
     /// to its consumer group (and the group's offsets can seed its checkpoints).
-    pub fn register(&self, processor: &str, input: &str) {
-        self.inputs.write().insert(processor.to_owned(), input.to_owned());
+    pub fn register(&self, processor: &str, inputs: &[String]) {
+        self.inputs.write().insert(processor.to_owned(), inputs.to_vec());
     }
 
     /// Forgets a processor registered with `register`.
@@ -120,32 +121,49 @@ impl BrokerStore {
         })
     }
 
-    /// The processor's consumer group position for an input partition.
-    fn input_partition(&self, processor: &str, partition: u32) -> Option<TopicPartition> {
-        let topic = self.inputs.read().get(processor)?.clone();
-        Some(TopicPartition { topic, partition: i32::try_from(partition).ok()? })
+    /// The processor's consumer group positions for a partition index: one per
+    /// input topic, in the manifest's order.
+    fn input_partitions(&self, processor: &str, partition: u32) -> Option<Vec<TopicPartition>> {
+        let partition = i32::try_from(partition).ok()?;
+        let inputs = self.inputs.read();
+        let topics = inputs.get(processor)?;
+        Some(
+            topics.iter().map(|topic| TopicPartition { topic: topic.clone(), partition }).collect(),
+        )
     }
 
-    /// The offset the group named like the processor committed for a partition.
-    fn group_offset(&self, processor: &str, partition: u32) -> Option<u64> {
-        let tp = self.input_partition(processor, partition)?;
-        let committed = self.broker.groups.offsets().fetch(processor, &tp)?;
-        u64::try_from(committed.offset).ok()
+    /// The offsets the group named like the processor committed for a partition
+    /// index, per input.
+    fn group_offsets(&self, processor: &str, partition: u32) -> Vec<Option<u64>> {
+        let offsets = self.broker.groups.offsets();
+        let fetch = |tp: &TopicPartition| {
+            offsets.fetch(processor, tp).and_then(|c| u64::try_from(c.offset).ok())
+        };
+        self.input_partitions(processor, partition)
+            .map(|tps| tps.iter().map(fetch).collect())
+            .unwrap_or_default()
     }
 
     /// Mirrors a commit to the group; the changelog already has it, so a failure
     /// here only makes Kafka tools see an older position.
-    fn commit_group_offset(&self, processor: &str, partition: u32, next: u64, now_ms: i64) {
-        let Some(tp) = self.input_partition(processor, partition) else {
+    fn commit_group_offsets(&self, processor: &str, partition: u32, next: &[u64], now_ms: i64) {
+        let Some(tps) = self.input_partitions(processor, partition) else {
             return debug!(processor, partition, "not registered: no group offset committed");
         };
-        let offset = OffsetAndMetadata {
-            offset: next as i64,
-            leader_epoch: None,
-            metadata: String::new(),
-            commit_timestamp: now_ms,
-        };
-        if let Err(e) = self.broker.groups.offsets().commit(processor, &[(tp, offset)]) {
+        let offsets: Vec<_> = tps
+            .into_iter()
+            .zip(next)
+            .map(|(tp, next)| {
+                let offset = OffsetAndMetadata {
+                    offset: *next as i64,
+                    leader_epoch: None,
+                    metadata: String::new(),
+                    commit_timestamp: now_ms,
+                };
+                (tp, offset)
+            })
+            .collect();
+        if let Err(e) = self.broker.groups.offsets().commit(processor, &offsets) {
             warn!(processor, partition, error = %e, "mirroring a commit to the consumer group failed");
         }
     }
@@ -280,8 +298,8 @@ impl LogStore for BrokerStore {
         let topic = state_topic(processor);
         let log = self.partition(&topic, partition)?;
         let mut checkpoint = replay(&log, &topic, partition)?;
-        if checkpoint.next_offset.is_none() {
-            checkpoint.next_offset = self.group_offset(processor, partition);
+        if checkpoint.next_offsets.is_empty() {
+            checkpoint.next_offsets = self.group_offsets(processor, partition);
         }
         Ok(checkpoint)
     }
@@ -298,14 +316,15 @@ impl LogStore for BrokerStore {
             key.extend_from_slice(user_key);
             builder.push(now, Some(&key), value.as_deref(), &[]);
         }
-        builder.push(now, Some(OFFSET_KEY), Some(&commit.next_offset.to_be_bytes()), &[]);
+        let offsets: Vec<u8> = commit.next_offsets.iter().flat_map(|o| o.to_be_bytes()).collect();
+        builder.push(now, Some(OFFSET_KEY), Some(&offsets), &[]);
         let batch = builder.build().map_err(|e| {
             StoreError::Unavailable(format!(
                 "encoding the commit of {processor} partition {partition}: {e}"
             ))
         })?;
         log.append(&batch).map_err(|e| append_error(&topic, partition, e))?;
-        self.commit_group_offset(processor, partition, commit.next_offset, now);
+        self.commit_group_offsets(processor, partition, &commit.next_offsets, now);
         Ok(())
     }
 }
@@ -330,13 +349,16 @@ fn replay(log: &Partition, topic: &str, partition: u32) -> Result<Checkpoint, St
 /// Applies one commit (one batch) whole, or skips it if it does not end with an
 /// offset record.
 fn apply_commit(checkpoint: &mut Checkpoint, records: Vec<Record>, topic: &str, partition: u32) {
-    let next_offset = records.last().and_then(|last| match (&last.key, &last.value) {
-        (Some(key), Some(value)) if key.as_ref() == OFFSET_KEY => {
-            <[u8; 8]>::try_from(value.as_ref()).ok().map(u64::from_be_bytes)
+    let next_offsets = records.last().and_then(|last| match (&last.key, &last.value) {
+        (Some(key), Some(value))
+            if key.as_ref() == OFFSET_KEY && !value.is_empty() && value.len() % 8 == 0 =>
+        {
+            let each = value.chunks_exact(8);
+            Some(each.map(|o| Some(u64::from_be_bytes(o.try_into().expect("8 bytes")))).collect())
         }
         _ => None,
     });
-    let Some(next_offset) = next_offset else {
+    let Some(next_offsets) = next_offsets else {
         let offset = records.first().map_or(-1, |r| r.offset);
         return warn!(
             topic,
@@ -357,7 +379,7 @@ fn apply_commit(checkpoint: &mut Checkpoint, records: Vec<Record>, topic: &str, 
             ),
         }
     }
-    checkpoint.next_offset = Some(next_offset);
+    checkpoint.next_offsets = next_offsets;
 }
 
 /// Bytes a record counts against a read's `max_bytes`: key, value and headers.
@@ -371,6 +393,7 @@ fn record_size(r: &Record) -> usize {
 fn input_record(r: Record) -> InputRecord {
     let headers = r.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect();
     InputRecord {
+        input: 0,
         offset: r.offset as u64,
         timestamp: r.timestamp,
         key: r.key,

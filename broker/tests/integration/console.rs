@@ -71,7 +71,7 @@ impl Server {
     /// Records in, per processor reading the orders.
     fn records_in(&self) -> BTreeMap<String, u64> {
         let mut info = self.processors.list();
-        info.retain(|i| i.manifest.input == events::ORDERS);
+        info.retain(|i| i.manifest.inputs == [events::ORDERS]);
         let count = |i: &weir_broker::processors::ProcessorInfo| {
             i.status.partitions.iter().map(|p| p.records_in).sum()
         };
@@ -129,7 +129,8 @@ fn deploy_pipeline(node: &Node) {
     for d in weir_examples::pipeline() {
         let manifest = Manifest {
             name: d.name.into(),
-            input: d.input.into(),
+            inputs: vec![d.input.into()],
+            allowed_lateness_ms: 0,
             outputs: d.outputs.iter().map(|t| t.to_string()).collect(),
             start: StartPosition::Earliest,
             limits: Limits::default(),

@@ -130,6 +130,16 @@ fn a_pipeline_that_cannot_be_applied_is_refused_whole() {
     let first = twice["processors"][0].clone();
     twice["processors"].as_array_mut().unwrap().push(first);
     refused(twice, "processor router is declared twice");
+    // A join of topics with different partition counts.
+    let mut uneven = order_pipeline(true);
+    let notification = uneven["processors"][4].as_object_mut().unwrap();
+    notification.remove("input");
+    notification.insert("inputs".into(), json!([events::ORDERS, events::PAYMENTS]));
+    refused(uneven, "not co-partitioned (orders: 3, payments: 1)");
+    // Both spellings of the inputs at once.
+    let mut both = order_pipeline(true);
+    both["processors"][4]["inputs"] = json!([events::ORDERS]);
+    server.refused("POST", "/v1/pipelines/apply", Some(both), 400, "either `input` or `inputs`");
     // A field that means nothing.
     let mut unknown = order_pipeline(true);
     unknown["topics"][0]["partitionz"] = json!(3);
@@ -140,7 +150,7 @@ fn a_pipeline_that_cannot_be_applied_is_refused_whole() {
     let mut moved = order_pipeline(true);
     moved["processors"][4]["input"] = json!(events::INVENTORY_EVENTS);
     let message =
-        server.refused("POST", "/v1/pipelines/apply", Some(moved), 422, "another `input`");
+        server.refused("POST", "/v1/pipelines/apply", Some(moved), 422, "another `inputs`");
     assert!(message.contains("weir processor delete notification"), "{message}");
     let mut repartitioned = order_pipeline(true);
     repartitioned["topics"][0]["partitions"] = json!(6);

@@ -21,4 +21,5 @@ mod kafka_idempotence;
 mod kafka_protocol;
 mod log_corruption;
 mod log_crash;
+mod processor_joins;
 mod processors;

@@ -40,13 +40,13 @@ fn component_cache() -> PathBuf {
 }
 
 /// A real node with processors, on `dir`.
-struct Node {
-    broker: TestBroker,
-    processors: Arc<Processors>,
+pub(crate) struct Node {
+    pub(crate) broker: TestBroker,
+    pub(crate) processors: Arc<Processors>,
 }
 
 impl Node {
-    async fn start(dir: &Path) -> Node {
+    pub(crate) async fn start(dir: &Path) -> Node {
         let config =
             NodeConfig { component_cache: Some(component_cache()), ..NodeConfig::local(dir) };
         let broker = TestBroker::start_node(config).await;
@@ -55,7 +55,7 @@ impl Node {
     }
 
     /// Stops the node: processors at a batch boundary, storage closed.
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.broker.stop().await;
     }
 
@@ -63,12 +63,12 @@ impl Node {
         &self.broker.broker
     }
 
-    fn create(&self, topic: &str, partitions: u32) {
+    pub(crate) fn create(&self, topic: &str, partitions: u32) {
         let spec = TopicSpec { name: topic.into(), partitions, configs: BTreeMap::new() };
         self.broker.storage.create_topic(spec).unwrap();
     }
 
-    async fn deploy(
+    pub(crate) async fn deploy(
         &self,
         manifest: Manifest,
         module: &'static [u8],
@@ -89,13 +89,13 @@ impl Node {
         log.append(&batch.build().unwrap()).unwrap();
     }
 
-    fn high_watermark(&self, topic: &str) -> u64 {
+    pub(crate) fn high_watermark(&self, topic: &str) -> u64 {
         let spec = self.broker.storage.topic(topic).expect("the topic exists");
         let log = |p| self.broker.storage.partition(topic, p).unwrap().high_watermark();
         (0..spec.partitions).map(log).sum()
     }
 
-    fn records(&self, topic: &str) -> Vec<InputRecord> {
+    pub(crate) fn records(&self, topic: &str) -> Vec<InputRecord> {
         read_all(&BrokerStore::new(Arc::clone(self.broker())), topic)
     }
 
@@ -118,7 +118,7 @@ impl Node {
 
     /// Waits until `topic` holds `count` records and every processor has caught
     /// up with its input; then checks it holds no more.
-    async fn wait_for(&self, topic: &str, count: u64) {
+    pub(crate) async fn wait_for(&self, topic: &str, count: u64) {
         let deadline = Instant::now() + PATIENCE;
         while self.high_watermark(topic) < count {
             assert!(
@@ -135,8 +135,10 @@ impl Node {
                 self.broker.storage.partition(topic, p).map(|log| log.high_watermark())
             };
             let caught_up = self.processors.list().iter().all(|p| {
-                let input = &p.manifest.input;
-                p.status.partitions.iter().all(|w| w.next_offset == end(input, w.partition))
+                p.status
+                    .partitions
+                    .iter()
+                    .all(|w| w.inputs.iter().all(|i| i.next_offset == end(&i.topic, w.partition)))
             });
             if caught_up {
                 break;
@@ -150,7 +152,7 @@ impl Node {
     /// Waits until every processor has read all of its input twice in a row with
     /// no record written in between: then nothing more is on its way, even
     /// through processors that feed each other.
-    async fn wait_caught_up(&self) {
+    pub(crate) async fn wait_caught_up(&self) {
         let deadline = Instant::now() + PATIENCE;
         let mut quiet_at = None;
         loop {
@@ -160,8 +162,10 @@ impl Node {
                 self.broker.storage.partition(topic, p).map(|log| log.high_watermark())
             };
             let idle = self.processors.list().iter().all(|p| {
-                let input = &p.manifest.input;
-                p.status.partitions.iter().all(|w| w.next_offset == end(input, w.partition))
+                p.status
+                    .partitions
+                    .iter()
+                    .all(|w| w.inputs.iter().all(|i| i.next_offset == end(&i.topic, w.partition)))
             });
             if idle && quiet_at == Some(written) {
                 return;
@@ -176,7 +180,8 @@ impl Node {
 fn manifest(name: &str, input: &str, outputs: &[&str], config: &[(&str, &str)]) -> Manifest {
     Manifest {
         name: name.into(),
-        input: input.into(),
+        inputs: vec![input.into()],
+        allowed_lateness_ms: 0,
         outputs: outputs.iter().map(|t| t.to_string()).collect(),
         start: Default::default(),
         limits: Default::default(),

@@ -117,7 +117,8 @@ async fn weir_demo_refuses_a_data_directory_of_another_pipeline() {
     }
     let manifest = Manifest {
         name: "inventory".into(),
-        input: events::ORDERS.into(),
+        inputs: vec![events::ORDERS.into()],
+        allowed_lateness_ms: 0,
         outputs: vec![events::INVENTORY_EVENTS.into()],
         start: Default::default(),
         limits: Default::default(),
@@ -135,5 +136,5 @@ async fn weir_demo_refuses_a_data_directory_of_another_pipeline() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("another version of the demo pipeline: remove it"), "{stderr}");
-    assert!(stderr.contains("processor inventory runs with another `input`"), "{stderr}");
+    assert!(stderr.contains("processor inventory runs with another `inputs`"), "{stderr}");
 }

@@ -52,6 +52,58 @@ fn tumbling_windows_take_disorder_within_grace_and_close_at_end_plus_grace() {
 }
 
 #[test]
+fn sliding_windows_give_one_result_per_distinct_set_of_records_and_forget_old_ones() {
+    let w = Windows::sliding("s", 10 * SECOND).unwrap();
+    let mut test = TestContext::new();
+    assert_eq!(add(&w, &mut test, "k", 1_000), Some(vec![]));
+    // 5 s closes the window ending just after 1 s, [-9 s, 1.001 s): one record.
+    assert_eq!(add(&w, &mut test, "k", 5_000), Some(vec![("k".into(), -8_999, 1_001, 1)]));
+    // 12 s closes the one ending just after 5 s (1 s and 5 s) and the one
+    // starting just after 1 s (5 s alone).
+    let closed = add(&w, &mut test, "k", 12_000);
+    assert_eq!(closed, Some(vec![("k".into(), -4_999, 5_001, 2), ("k".into(), 1_001, 11_001, 1)]));
+    let closed = add(&w, &mut test, "k", 15_001);
+    assert_eq!(closed, Some(vec![("k".into(), 2_001, 12_001, 2), ("k".into(), 5_001, 15_001, 1)]));
+    // An early update: the open window ending just after 15.001 s holds 12 s and
+    // 15.001 s so far; a closed one is no update.
+    let mut ctx = test.context();
+    let so_far: Vec<Closed<u64>> = w.so_far(&mut ctx, b"k", 15_001).unwrap();
+    assert_eq!(so_far.len(), 1);
+    assert_eq!((so_far[0].start, so_far[0].end, so_far[0].value), (5_002, 15_002, 2));
+    assert!(w.so_far::<u64>(&mut ctx, b"k", 12_000).unwrap().is_empty());
+    // Far later, the rest closes: the window starting after 12 s holds 15.001 s;
+    // the one starting after 15.001 s holds nothing and is not reported.
+    let closed = add(&w, &mut test, "k", 60_000).unwrap();
+    let want = vec![("k".into(), 5_002, 15_002, 2), ("k".into(), 12_001, 22_001, 1)];
+    assert_eq!(closed, want);
+    // Only the record at 60 s is left, with its two windows.
+    let left = |part: &[u8]| {
+        let prefix = [&b"__weir/window/s/"[..], part].concat();
+        test.state().keys().filter(|k| k.starts_with(&prefix)).count()
+    };
+    assert_eq!((left(b"contrib/"), left(b"slide/")), (1, 2));
+}
+
+#[test]
+fn early_updates_show_open_windows_so_far() {
+    let w = Windows::hopping("h", 10 * SECOND, 5 * SECOND).unwrap();
+    let mut test = TestContext::new();
+    assert_eq!(add(&w, &mut test, "k", 7_000), Some(vec![]));
+    assert_eq!(add(&w, &mut test, "k", 8_000), Some(vec![]));
+    let mut ctx = test.context();
+    let so_far: Vec<Closed<u64>> = w.so_far(&mut ctx, b"k", 8_000).unwrap();
+    let bounds: Vec<(i64, i64, u64)> = so_far.iter().map(|c| (c.start, c.end, c.value)).collect();
+    assert_eq!(bounds, [(0, 10_000, 2), (5_000, 15_000, 2)]);
+    assert!(w.so_far::<u64>(&mut ctx, b"other", 8_000).unwrap().is_empty());
+    let sessions = Windows::session("s", SECOND).unwrap();
+    for ts in [100, 600] {
+        assert_eq!(sessions.add(&mut ctx, b"k", ts, 1u64).unwrap(), Added::InTime(vec![]));
+    }
+    let so_far: Vec<Closed<u64>> = sessions.so_far(&mut ctx, b"k", 300).unwrap();
+    assert_eq!((so_far[0].start, so_far[0].end, so_far[0].value), (100, 600, 2));
+}
+
+#[test]
 fn a_record_is_in_every_hopping_window_that_holds_it() {
     let w = Windows::hopping("h", 10 * SECOND, 5 * SECOND).unwrap();
     let mut test = TestContext::new();
@@ -213,6 +265,40 @@ fn model_sessions(input: &[(String, i64)], gap: i64, grace: i64) -> Expected {
     (out, late)
 }
 
+/// The model of sliding windows: a record is late when older than the
+/// watermark; each in-time record at `t` of a key defines the windows of that
+/// key ending at `t + 1` and at `t + 1 + size`; a window holds the key's
+/// in-time records in `[end - size, end)`, is reported only if it holds one,
+/// and closes at the first record from its first definer on that brings the
+/// watermark to its end.
+fn model_sliding(input: &[(String, i64)], size: i64, grace: i64) -> Expected {
+    let marks = watermarks(input, grace);
+    let late: Vec<bool> = input.iter().zip(&marks).map(|((_, ts), w)| ts < w).collect();
+    let mut defined: BTreeMap<(String, i64), usize> = BTreeMap::new();
+    for (i, (key, ts)) in input.iter().enumerate() {
+        if !late[i] {
+            for end in [ts + 1, ts + 1 + size] {
+                defined.entry((key.clone(), end)).or_insert(i);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((key, end), first) in defined {
+        let count = input
+            .iter()
+            .zip(&late)
+            .filter(|((k, ts), late)| !**late && *k == key && end - size <= *ts && *ts < end)
+            .count() as u64;
+        if count == 0 {
+            continue;
+        }
+        if let Some(j) = (first..input.len()).find(|&j| marks[j] >= end) {
+            out.push((j, (key, end - size, end, count)));
+        }
+    }
+    (out, late)
+}
+
 /// Runs `input` through `w` (a fresh `Windows` value from `make` after record
 /// `restart_at`, as after a restart: everything lives in the state).
 fn run(make: impl Fn() -> Windows, input: &[(String, i64)], restart_at: usize) -> Expected {
@@ -271,6 +357,13 @@ fn random_disordered_input_gives_what_the_model_says() {
         let got = sorted(run(session, &input, restart));
         let expected = sorted(model_sessions(&input, gap, grace));
         assert_eq!(got, expected, "sessions, seed {seed}");
+        let sliding = || {
+            Windows::sliding("w", Duration::from_millis(size as u64))
+                .unwrap()
+                .grace(Duration::from_millis(grace as u64))
+        };
+        let got = sorted(run(sliding, &input, restart));
+        assert_eq!(got, sorted(model_sliding(&input, size, grace)), "sliding, seed {seed}");
         assert!(
             expected.1.iter().any(|l| *l) && expected.1.iter().any(|l| !l),
             "seed {seed} mixes late and in time"

@@ -46,7 +46,7 @@ impl Worker {
                         self.note(LogLevel::Error, &message);
                         self.status.lock().errors += 1;
                         if attempt == ATTEMPTS {
-                            return Err(Interrupt::PausedAt(self.next_offset, message));
+                            return Err(Interrupt::PausedAt(None, message));
                         }
                         self.set_state(WorkerState::Retrying(message));
                         if self.control.sleep(backoff) {
@@ -56,7 +56,7 @@ impl Worker {
                     }
                 }
             }
-            if let Err(e) = self.commit(self.next_offset, Vec::new(), &[]) {
+            if let Err(e) = self.commit(&[], Vec::new()) {
                 self.host().drop_batch();
                 self.retrying(format!("committing {fired} fired timers failed: {e}"));
                 return Ok(());

@@ -125,7 +125,10 @@ fn the_pause_policy_stops_at_the_poison_record_until_an_upgrade_fixes_it() {
     let status = p.status();
     assert_eq!(status.state, ProcessorState::Degraded);
     let WorkerState::Paused(Some(reason)) = &status.partitions[0].state else { unreachable!() };
-    assert!(reason.contains("paused at offset 2") && reason.contains("guest panicked"), "{reason}");
+    assert!(
+        reason.contains("paused at in-0 offset 2") && reason.contains("guest panicked"),
+        "{reason}"
+    );
     assert_eq!(status.partitions[0].next_offset, Some(2));
     assert_eq!(values(&store, "out", 0), ["a", "b"]);
     assert!(store.records("bad.dead-letter", 0).is_empty());

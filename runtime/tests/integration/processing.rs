@@ -41,7 +41,7 @@ fn passthrough_copies_every_record_with_key_and_headers() {
     assert_eq!(status.partitions[0].records_out, 2500);
     assert_eq!(status.partitions[0].lag, 0);
     assert_eq!(status.partitions[1].records_in, 10);
-    assert_eq!(store.checkpoint("copy", 0).next_offset, Some(2500));
+    assert_eq!(store.checkpoint("copy", 0).next_offsets, [Some(2500)]);
     p.stop();
     assert_eq!(p.status().state, ProcessorState::Stopped);
 }
@@ -278,8 +278,9 @@ fn packed_and_record_by_record_batches_carry_the_same_records() {
     let header =
         |k: &str, v: Option<&'static [u8]>| Header { key: k.into(), value: v.map(Into::into) };
     let batch = vec![
-        InputRecord { offset: 7, timestamp: 1, key: None, value: None, headers: vec![] },
+        InputRecord { input: 0, offset: 7, timestamp: 1, key: None, value: None, headers: vec![] },
         InputRecord {
+            input: 0,
             offset: 8,
             timestamp: -5,
             key: Some("k".into()),
@@ -292,6 +293,7 @@ fn packed_and_record_by_record_batches_carry_the_same_records() {
             ],
         },
         InputRecord {
+            input: 0,
             offset: 9,
             timestamp: 2,
             key: Some("".into()),
@@ -299,6 +301,7 @@ fn packed_and_record_by_record_batches_carry_the_same_records() {
             headers: vec![header("", Some(b"x"))],
         },
         InputRecord {
+            input: 0,
             offset: 10,
             timestamp: i64::MAX,
             key: Some(vec![0u8; 300].into()),

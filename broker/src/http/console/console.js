@@ -264,7 +264,7 @@ function renderProcessors(body) {
       "tr",
       { data: { processor: name, state, recordsIn } },
       el("td", {}, name, processor.version > 1 ? el("span", { class: "tag" }, `v${processor.version}`) : null),
-      el("td", {}, `${manifest.input || "?"} → ${outputs}`),
+      el("td", {}, `${inputsOf(manifest).join(" + ") || "?"} → ${outputs}`),
       el("td", { title: notes.join("\n") || null }, el("span", { class: `state ${state}` }, state)),
       num(format.rate(rememberRate(name, processorRates.update(name, recordsIn, now)))),
       num(format.int(recordsIn)),

@@ -24,6 +24,11 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
+/** A manifest's input topics: `input`, or `inputs` when it has several. */
+function inputsOf(m) {
+  return m.inputs || (m.input ? [m.input] : []);
+}
+
 /**
  * Draws `processors` (the /v1/processors list) into #graph; `topicRate(name)` and
  * `processorRate(name)` give records/s or null; `fmt` formats numbers.
@@ -46,11 +51,18 @@ function drawGraph(processors, topicRate, processorRate, fmt) {
   for (const p of deployed) {
     const m = p.manifest;
     const pid = `p:${m.name}`;
-    node(`t:${m.input}`, "topic", m.input);
     const processor = node(pid, "processor", m.name);
     processor.state = String((p.status && p.status.state) || "unknown");
-    const lag = sum((p.status && p.status.partitions) || [], (w) => w.lag);
-    edges.push({ from: `t:${m.input}`, to: pid, lag });
+    const workers = (p.status && p.status.partitions) || [];
+    // One edge per input, labelled with the lag on that input.
+    for (const input of inputsOf(m)) {
+      node(`t:${input}`, "topic", input);
+      const lag = sum(workers, (w) => {
+        const at = (w.inputs || []).find((i) => i.topic === input);
+        return at ? at.lag : w.lag;
+      });
+      edges.push({ from: `t:${input}`, to: pid, lag });
+    }
     for (const out of m.outputs || []) {
       node(`t:${out}`, "topic", out);
       edges.push({ from: pid, to: `t:${out}` });

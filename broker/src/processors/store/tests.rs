@@ -139,7 +139,7 @@ fn commit(next_offset: u64, changes: &[(&str, Option<&str>)]) -> Commit {
         .iter()
         .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
         .collect();
-    Commit { next_offset, state }
+    Commit { next_offsets: vec![next_offset], state }
 }
 
 fn state(pairs: &[(&str, &str)]) -> BTreeMap<Vec<u8>, Vec<u8>> {
@@ -152,17 +152,18 @@ fn commits_replay_into_checkpoints_and_show_in_the_group() {
     let (broker, store) = open(dir.path());
     topic(&broker, "orders", 2);
     create_state_topic(&broker.storage, "inventory", 2).unwrap();
-    store.register("inventory", "orders");
-    assert_eq!(store.load_checkpoint("inventory", 1).unwrap(), Checkpoint::default());
+    store.register("inventory", &["orders".to_string()]);
+    let want = Checkpoint { next_offsets: vec![None], state: BTreeMap::new() };
+    assert_eq!(store.load_checkpoint("inventory", 1).unwrap(), want, "nothing committed");
 
     store.commit("inventory", 1, &commit(3, &[("apple", Some("7")), ("pear", Some("2"))])).unwrap();
     store.commit("inventory", 1, &commit(5, &[])).unwrap();
     store.commit("inventory", 1, &commit(9, &[("apple", Some("6")), ("pear", None)])).unwrap();
     store.commit("inventory", 0, &commit(1, &[("fig", Some("1"))])).unwrap();
 
-    let want = Checkpoint { next_offset: Some(9), state: state(&[("apple", "6")]) };
+    let want = Checkpoint { next_offsets: vec![Some(9)], state: state(&[("apple", "6")]) };
     assert_eq!(store.load_checkpoint("inventory", 1).unwrap(), want);
-    let want = Checkpoint { next_offset: Some(1), state: state(&[("fig", "1")]) };
+    let want = Checkpoint { next_offsets: vec![Some(1)], state: state(&[("fig", "1")]) };
     assert_eq!(store.load_checkpoint("inventory", 0).unwrap(), want);
 
     let tp = TopicPartition { topic: "orders".into(), partition: 1 };
@@ -177,7 +178,7 @@ fn commits_replay_into_checkpoints_and_show_in_the_group() {
     broker.storage.close().unwrap();
     drop((broker, store));
     let (broker, store) = open(dir.path());
-    assert_eq!(store.load_checkpoint("inventory", 1).unwrap().next_offset, Some(9));
+    assert_eq!(store.load_checkpoint("inventory", 1).unwrap().next_offsets, [Some(9)]);
     let tp = TopicPartition { topic: "orders".into(), partition: 1 };
     assert_eq!(broker.groups.offsets().fetch("inventory", &tp).unwrap().offset, 9);
 }
@@ -196,11 +197,11 @@ fn a_torn_last_commit_is_dropped_whole() {
     OpenOptions::new().write(true).open(&log).unwrap().set_len(len - 3).unwrap();
 
     let (_broker, store) = open(dir.path());
-    let want = Checkpoint { next_offset: Some(10), state: state(&[("a", "1"), ("b", "1")]) };
+    let want = Checkpoint { next_offsets: vec![Some(10)], state: state(&[("a", "1"), ("b", "1")]) };
     assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
     // Commits go on from there.
     store.commit("p", 0, &commit(12, &[("b", None)])).unwrap();
-    let want = Checkpoint { next_offset: Some(12), state: state(&[("a", "1")]) };
+    let want = Checkpoint { next_offsets: vec![Some(12)], state: state(&[("a", "1")]) };
     assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
 }
 
@@ -220,14 +221,14 @@ fn with_no_commit_the_groups_offset_is_the_start() {
     broker.groups.offsets().commit("fraud", &[(tp, offset)]).unwrap();
 
     // Unregistered, the store does not know which topic the group's offsets are of.
-    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, None);
-    store.register("fraud", "orders");
-    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(42));
+    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offsets, []);
+    store.register("fraud", &["orders".to_string()]);
+    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offsets, [Some(42)]);
     // Once the processor has committed, its changelog wins.
     store.commit("fraud", 0, &commit(50, &[])).unwrap();
-    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(50));
+    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offsets, [Some(50)]);
     store.unregister("fraud");
-    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offset, Some(50));
+    assert_eq!(store.load_checkpoint("fraud", 0).unwrap().next_offsets, [Some(50)]);
 }
 
 #[test]
@@ -312,6 +313,6 @@ fn a_damaged_batch_ends_reads_and_replays_before_it() {
         store.commit("p", 0, &commit(next, &[("a", Some(value.as_str()))])).unwrap();
     }
     damage_batch(dir.path(), &state_topic("p"), 1);
-    let want = Checkpoint { next_offset: Some(10), state: state(&[("a", "10")]) };
+    let want = Checkpoint { next_offsets: vec![Some(10)], state: state(&[("a", "10")]) };
     assert_eq!(store.load_checkpoint("p", 0).unwrap(), want, "the last commit before it");
 }

@@ -30,7 +30,8 @@ pub fn store_for(name: &str, input: &str, partitions: u32) -> Arc<MemoryStore> {
 pub fn manifest(name: &str, input: &str, config: &[(&str, &str)]) -> Manifest {
     Manifest {
         name: name.into(),
-        input: input.into(),
+        inputs: vec![input.into()],
+        allowed_lateness_ms: 0,
         outputs: vec!["out".into()],
         start: StartPosition::Earliest,
         limits: Limits::default(),
