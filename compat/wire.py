@@ -25,6 +25,9 @@ API_KEYS = {
     "CreateTopics": 19,
     "DeleteTopics": 20,
     "InitProducerId": 22,
+    "DeleteGroups": 42,
+    "OffsetDelete": 47,
+    "DescribeCluster": 60,
 }
 
 UNSUPPORTED_VERSION = 35

@@ -4,6 +4,8 @@
 //! does with ListOffsets and OffsetCommit). Deleting a group is
 //! [`GroupCoordinator::delete_group`].
 
+use std::collections::BTreeSet;
+
 use super::{
     CommitResults, GroupCoordinator, GroupError, MemberIdentity, OffsetAndMetadata, TopicPartition,
 };
@@ -23,7 +25,57 @@ pub struct PartitionLag {
     pub lag: Option<u64>,
 }
 
+/// Each partition of an OffsetDelete and what became of it: None deleted (or
+/// had nothing to delete), or why not.
+pub type OffsetDeletions = Vec<(TopicPartition, Option<GroupError>)>;
+
 impl GroupCoordinator {
+    /// Deletes committed offsets of `group_id` (Kafka's OffsetDelete): any of an
+    /// empty group's; of a consumer group with members, only those of topics no
+    /// member subscribes to (`GroupSubscribedToTopic` for the rest). A group with
+    /// members of another protocol type is `NonEmptyGroup`, one the coordinator
+    /// does not know `GroupIdNotFound`, a partition that does not exist
+    /// `UnknownTopicOrPartition`. Blocks on the append to `__consumer_offsets`.
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[TopicPartition],
+    ) -> Result<OffsetDeletions, GroupError> {
+        self.check(group_id)?;
+        // Held through the append, so no member joins in between.
+        let groups = self.shared.groups.lock();
+        let subscribed = match groups.get(group_id) {
+            Some(group) if group.has_members() => {
+                group.subscribed_topics().ok_or(GroupError::NonEmptyGroup)?
+            }
+            Some(_) => BTreeSet::new(),
+            None if self.shared.offsets.has_group(group_id) => BTreeSet::new(),
+            None => return Err(GroupError::GroupIdNotFound),
+        };
+        let storage = &self.shared.storage;
+        let mut outcome = Vec::new();
+        let mut doomed = Vec::new();
+        for tp in partitions {
+            let exists = u32::try_from(tp.partition)
+                .ok()
+                .and_then(|p| storage.partition(&tp.topic, p))
+                .is_some();
+            let error = if !exists {
+                Some(GroupError::UnknownTopicOrPartition)
+            } else if subscribed.contains(&tp.topic) {
+                Some(GroupError::GroupSubscribedToTopic)
+            } else {
+                doomed.push(tp.clone());
+                None
+            };
+            outcome.push((tp.clone(), error));
+        }
+        let deleted = self.shared.offsets.delete_offsets(group_id, &doomed, super::now_ms())?;
+        drop(groups);
+        tracing::info!(group = group_id, offsets = deleted, "offsets deleted");
+        Ok(outcome)
+    }
+
     /// Every committed offset of `group_id` with its lag, by topic and partition.
     pub fn lag(&self, group_id: &str) -> Vec<PartitionLag> {
         let storage = &self.shared.storage;

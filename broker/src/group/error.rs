@@ -59,6 +59,9 @@ pub enum GroupError {
         /// The limit.
         max: usize,
     },
+    /// Deleting the offsets of a topic the group's members subscribe to.
+    #[error("the group's members subscribe to this topic")]
+    GroupSubscribedToTopic,
     /// An offset was committed for a partition that does not exist.
     #[error("unknown topic or partition")]
     UnknownTopicOrPartition,

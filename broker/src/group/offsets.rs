@@ -179,6 +179,39 @@ impl OffsetStore {
         Ok(keys.len())
     }
 
+    /// Deletes the offsets of `group` for `partitions` with tombstones (those it
+    /// has; the rest are no-ops); returns how many it deleted.
+    pub fn delete_offsets(
+        &self,
+        group: &str,
+        partitions: &[TopicPartition],
+        now_ms: i64,
+    ) -> Result<usize, GroupError> {
+        let keys: Vec<TopicPartition> = match self.committed.lock().get(group) {
+            Some(offsets) => {
+                partitions.iter().filter(|tp| offsets.contains_key(tp)).cloned().collect()
+            }
+            None => return Ok(0),
+        };
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut builder = BatchBuilder::new(0, Compression::None);
+        for tp in &keys {
+            let key = encode_key(group, tp).map_err(|_| GroupError::InvalidGroupId)?;
+            builder.push(now_ms, Some(&key), None, &[]);
+        }
+        self.append(builder, |committed| {
+            if let Some(offsets) = committed.get_mut(group) {
+                keys.iter().for_each(|tp| drop(offsets.remove(tp)));
+                if offsets.is_empty() {
+                    committed.remove(group);
+                }
+            }
+        })?;
+        Ok(keys.len())
+    }
+
     /// Appends a batch, then applies it to the map under the same lock.
     fn append(
         &self,

@@ -373,5 +373,6 @@ impl Group {
 }
 
 mod lifecycle;
+mod subscriptions;
 #[cfg(test)]
 mod tests;

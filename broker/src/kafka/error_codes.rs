@@ -98,9 +98,10 @@ impl ErrorCode for AppendError {
             AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
             AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
             AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-            // What Kafka answers a producer not allowed transactions: clients treat
-            // it as fatal at once rather than retrying.
-            AppendError::Transactional { .. } => ResponseError::TransactionalIdAuthorizationFailed,
+            // No transaction can be open (InitProducerId grants no transactional
+            // id), so a transactional batch is outside one, as Kafka's partition
+            // verification answers it; not an ACL problem.
+            AppendError::Transactional { .. } => ResponseError::InvalidTxnState,
             AppendError::Io { .. } | AppendError::Closed => ResponseError::KafkaStorageError,
         }
     }
@@ -145,6 +146,7 @@ impl ErrorCode for GroupError {
             GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
             GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
             GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
             GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
             GroupError::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
             GroupError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
@@ -257,7 +259,7 @@ mod tests {
                 },
                 E::OutOfOrderSequenceNumber,
             ),
-            (AppendError::Transactional { index: 0 }, E::TransactionalIdAuthorizationFailed),
+            (AppendError::Transactional { index: 0 }, E::InvalidTxnState),
             (AppendError::Io { dir: path(), source: io() }, E::KafkaStorageError),
             (AppendError::Closed, E::KafkaStorageError),
         ]

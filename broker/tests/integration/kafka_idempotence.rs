@@ -23,7 +23,8 @@ const TOPIC: &str = "payments";
 /// Kafka error codes.
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+const UNSUPPORTED_VERSION: i16 = 35;
+const INVALID_TXN_STATE: i16 = 48;
 
 fn topic_name() -> TopicName {
     TopicName(StrBytes::from_static_str(TOPIC))
@@ -135,18 +136,18 @@ async fn a_retried_produce_gets_its_original_offset_and_is_stored_once() {
 }
 
 #[tokio::test]
-async fn transactions_are_refused_with_an_error_clients_treat_as_final() {
+async fn transactions_are_refused_as_a_missing_feature_not_as_an_acl_problem() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
     let mut c = RawClient::connect(broker.addr).await;
     let (error, pid, _) = init_producer_id(&mut c, Some("txn-1")).await;
-    assert_eq!((error, pid), (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1));
+    assert_eq!((error, pid), (UNSUPPORTED_VERSION, -1));
 
     let mut txn = batch(7, 0, 0, &["in a transaction"]).to_vec();
     txn[22] |= 0x10; // attributes bit 4: transactional
     weir_broker::log::batch::write_crc(&mut txn);
     let (error, _) = produce(&mut c, txn.into()).await;
-    assert_eq!(error, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    assert_eq!(error, INVALID_TXN_STATE);
     assert_eq!(latest_offset(&mut c).await, 0);
     broker.stop().await;
 }

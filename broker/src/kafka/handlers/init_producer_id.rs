@@ -3,11 +3,13 @@
 //! As Kafka does for a null transactional id, every request gets a new producer id
 //! at epoch 0, whatever producer id and epoch it carries (v3+): Kafka's
 //! TransactionCoordinator "blindly accepts" these, and idempotent clients bump
-//! their epoch themselves or take the new id. Transactions are not supported: a
-//! transactional id is refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which
-//! Java and librdkafka producers treat as fatal at once (other codes make
-//! librdkafka retry until `init_transactions` times out); an empty one gets
-//! INVALID_REQUEST, as from Kafka.
+//! their epoch themselves or take the new id. Transactions are not supported
+//! yet: a transactional id is refused with UNSUPPORTED_VERSION, what Kafka
+//! answers for a feature the broker has switched off (as for KIP-848's consumer
+//! groups when disabled), and the broker logs why. (It used to be
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which sends users looking for an ACL
+//! problem that is not there.) An empty transactional id gets INVALID_REQUEST,
+//! as from Kafka.
 
 use std::sync::Arc;
 
@@ -30,8 +32,13 @@ pub async fn handle(
     match request.transactional_id {
         Some(id) if id.0.is_empty() => return refused(ResponseError::InvalidRequest),
         Some(id) => {
-            warn!(transactional_id = %&*id.0, "InitProducerId refused: transactions are not supported");
-            return refused(ResponseError::TransactionalIdAuthorizationFailed);
+            warn!(
+                transactional_id = %&*id.0,
+                "InitProducerId refused with UNSUPPORTED_VERSION: this broker does not support \
+                 transactions yet; use an idempotent producer (enable.idempotence) without \
+                 transactional.id"
+            );
+            return refused(ResponseError::UnsupportedVersion);
         }
         None => {}
     }

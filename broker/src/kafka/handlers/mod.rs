@@ -23,7 +23,9 @@ use crate::metrics::ApiMetrics;
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod fetch;
@@ -36,6 +38,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
@@ -91,6 +94,9 @@ registry! {
     SyncGroup: 0..=5 => sync_group,
     DescribeGroups: 0..=5 => describe_groups,
     ListGroups: 0..=4 => list_groups,
+    DeleteGroups: 0..=2 => delete_groups,
+    OffsetDelete: 0..=0 => offset_delete,
+    DescribeCluster: 0..=1 => describe_cluster,  // 1 names the endpoint type (kafka-python needs it)
 }
 
 /// Runs a handler's blocking part (file system work, fsyncs, reads that may go

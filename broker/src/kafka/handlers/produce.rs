@@ -4,8 +4,8 @@
 //! topic's setting (sync topics fsync before this returns). Idempotent producers' batches are checked by the partition: a
 //! retry of a batch already written is answered with its original base offset, as
 //! Kafka does; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a fenced epoch
-//! INVALID_PRODUCER_EPOCH, and a transactional batch (unsupported)
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+//! INVALID_PRODUCER_EPOCH, and a transactional batch (no transaction can be
+//! open yet) INVALID_TXN_STATE.
 
 use std::sync::Arc;
 

@@ -1,0 +1,248 @@
+//! Admin APIs over the wire against a real broker on 127.0.0.1:0, as admin
+//! clients send them: DeleteGroups, OffsetDelete (refused for a topic a member
+//! subscribes to) and DescribeCluster, with the error codes Kafka gives for bad
+//! requests. (confluent-kafka, kafka-python and KafkaJS drive the same APIs in
+//! `compat/`.)
+
+use crate::support;
+
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Encodable, StrBytes};
+use support::{RawClient, TestBroker};
+use weir_broker::broker::BrokerOptions;
+use weir_broker::topic::TopicSpec;
+
+fn s(text: &str) -> StrBytes {
+    StrBytes::from_string(text.to_owned())
+}
+
+/// Commits `offsets` (topic, partition, offset) for `group` as a simple
+/// consumer (no member, generation -1).
+async fn commit(c: &mut RawClient, group: &str, offsets: &[(&str, i32, i64)]) {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+    for (topic, partition, offset) in offsets {
+        topics.entry(topic).or_default().push(
+            OffsetCommitRequestPartition::default()
+                .with_partition_index(*partition)
+                .with_committed_offset(*offset),
+        );
+    }
+    let topics = topics
+        .into_iter()
+        .map(|(t, p)| {
+            OffsetCommitRequestTopic::default().with_name(TopicName(s(t))).with_partitions(p)
+        })
+        .collect();
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(topics);
+    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 2, &request).await;
+    for p in r.topics.iter().flat_map(|t| &t.partitions) {
+        assert_eq!(p.error_code, 0);
+    }
+}
+
+/// What `group` has committed, as (topic, partition, offset).
+async fn committed(c: &mut RawClient, group: &str) -> Vec<(String, i32, i64)> {
+    let all = OffsetFetchRequestGroup::default().with_group_id(GroupId(s(group))).with_topics(None);
+    let fetch = OffsetFetchRequest::default().with_groups(vec![all]);
+    let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 8, &fetch).await;
+    let mut found: Vec<(String, i32, i64)> = r.groups[0]
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.0.to_string(), p.partition_index, p.committed_offset))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// OffsetDelete of `partitions` (topic, partition): the top-level code and
+/// each partition's, in the order answered.
+async fn delete_offsets(
+    c: &mut RawClient,
+    group: &str,
+    partitions: &[(&str, i32)],
+) -> (i16, Vec<(String, i32, i16)>) {
+    let mut topics: BTreeMap<&str, Vec<OffsetDeleteRequestPartition>> = BTreeMap::new();
+    for (topic, partition) in partitions {
+        topics
+            .entry(topic)
+            .or_default()
+            .push(OffsetDeleteRequestPartition::default().with_partition_index(*partition));
+    }
+    let topics = topics
+        .into_iter()
+        .map(|(t, p)| {
+            OffsetDeleteRequestTopic::default().with_name(TopicName(s(t))).with_partitions(p)
+        })
+        .collect();
+    let request =
+        OffsetDeleteRequest::default().with_group_id(GroupId(s(group))).with_topics(topics);
+    let r: OffsetDeleteResponse = c.call(ApiKey::OffsetDelete, 0, &request).await;
+    let partitions = r
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| (t.name.0.to_string(), p.partition_index, p.error_code))
+        })
+        .collect();
+    (r.error_code, partitions)
+}
+
+/// A consumer's JoinGroup metadata subscribing to `topics` (version 1, after
+/// its i16 version, as Kafka clients send it).
+fn subscription(topics: &[&str]) -> Bytes {
+    let body =
+        ConsumerProtocolSubscription::default().with_topics(topics.iter().map(|t| s(t)).collect());
+    let mut buf = BytesMut::new();
+    buf.put_i16(1);
+    body.encode(&mut buf, 1).unwrap();
+    buf.freeze()
+}
+
+/// Joins `group` as a consumer subscribing to `topics`: after this the group
+/// has a member (awaiting SyncGroup).
+async fn join(c: &mut RawClient, group: &str, topics: &[&str]) {
+    let protocol = JoinGroupRequestProtocol::default()
+        .with_name(s("range"))
+        .with_metadata(subscription(topics));
+    let request = |member: &str| {
+        JoinGroupRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_session_timeout_ms(30_000)
+            .with_rebalance_timeout_ms(60_000)
+            .with_member_id(s(member))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![protocol.clone()])
+    };
+    let first: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &request("")).await;
+    assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
+    let joined: JoinGroupResponse = c.call(ApiKey::JoinGroup, 5, &request(&first.member_id)).await;
+    assert_eq!(joined.error_code, 0);
+}
+
+async fn delete_groups(c: &mut RawClient, groups: &[&str]) -> Vec<(String, i16)> {
+    let request = DeleteGroupsRequest::default()
+        .with_groups_names(groups.iter().map(|g| GroupId(s(g))).collect());
+    let r: DeleteGroupsResponse = c.call(ApiKey::DeleteGroups, 2, &request).await;
+    r.results.iter().map(|g| (g.group_id.0.to_string(), g.error_code)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_and_their_offsets_are_deleted_unless_members_use_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    for (name, partitions) in [("orders", 2), ("clicks", 1)] {
+        let spec = TopicSpec { name: name.into(), partitions, configs: BTreeMap::new() };
+        broker.storage.create_topic(spec).unwrap();
+    }
+    let mut c = RawClient::connect(broker.addr).await;
+    commit(&mut c, "idle", &[("orders", 0, 5), ("orders", 1, 6), ("clicks", 0, 7)]).await;
+    commit(&mut c, "busy", &[("orders", 0, 1), ("clicks", 0, 2)]).await;
+
+    // An empty group loses what it is asked to; a partition it never committed
+    // for is no error; a topic that does not exist is.
+    let (code, partitions) =
+        delete_offsets(&mut c, "idle", &[("orders", 0), ("clicks", 0), ("nope", 0)]).await;
+    assert_eq!(code, 0);
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(
+        partitions,
+        [("clicks".into(), 0, 0), ("nope".into(), 0, unknown), ("orders".into(), 0, 0)]
+    );
+    assert_eq!(committed(&mut c, "idle").await, [("orders".into(), 1, 6)]);
+    assert_eq!(delete_offsets(&mut c, "idle", &[("clicks", 0)]).await.1, [("clicks".into(), 0, 0)]);
+    let (code, _) = delete_offsets(&mut c, "nobody", &[("orders", 0)]).await;
+    assert_eq!(code, ResponseError::GroupIdNotFound.code());
+
+    // A member subscribing to `orders`: its offsets stay, the others may go.
+    let mut member = RawClient::connect(broker.addr).await;
+    join(&mut member, "busy", &["orders"]).await;
+    let (code, partitions) = delete_offsets(&mut c, "busy", &[("orders", 0), ("clicks", 0)]).await;
+    assert_eq!(code, 0);
+    let subscribed = ResponseError::GroupSubscribedToTopic.code();
+    assert_eq!(partitions, [("clicks".into(), 0, 0), ("orders".into(), 0, subscribed)]);
+    assert_eq!(committed(&mut c, "busy").await, [("orders".into(), 0, 1)]);
+
+    // DeleteGroups: the empty group goes with its offsets, one with a member
+    // stays, an unknown one is not found; an empty id is invalid.
+    let answer = delete_groups(&mut c, &["idle", "busy", "nobody", ""]).await;
+    let want = [
+        ("idle".into(), 0),
+        ("busy".into(), ResponseError::NonEmptyGroup.code()),
+        ("nobody".into(), ResponseError::GroupIdNotFound.code()),
+        (String::new(), ResponseError::InvalidGroupId.code()),
+    ];
+    assert_eq!(answer, want);
+    assert!(committed(&mut c, "idle").await.is_empty());
+    let listed: ListGroupsResponse =
+        c.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+    let names: Vec<&str> = listed.groups.iter().map(|g| &*g.group_id.0).collect();
+    assert_eq!(names, ["busy"]);
+
+    // Deleted for good: a restart does not bring the offsets back.
+    drop(member);
+    broker.stop().await;
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    assert!(committed(&mut c, "idle").await.is_empty());
+    assert_eq!(committed(&mut c, "busy").await, [("orders".into(), 0, 1)]);
+    broker.stop().await;
+}
+
+#[tokio::test]
+async fn describe_cluster_names_this_node_as_broker_and_controller() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let request =
+        DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
+    let r: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 0, &request).await;
+    assert_eq!(r.error_code, 0);
+    let metadata: MetadataResponse =
+        c.call(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(Some(vec![]))).await;
+    assert_eq!(Some(&r.cluster_id), metadata.cluster_id.as_ref());
+    assert_eq!(r.controller_id, metadata.controller_id);
+    assert_eq!(r.brokers.len(), 1);
+    let me = &r.brokers[0];
+    assert_eq!(
+        (me.broker_id, &*me.host, me.port),
+        (metadata.brokers[0].node_id, "127.0.0.1", i32::from(broker.addr.port()))
+    );
+    assert!(r.cluster_authorized_operations > 0);
+    // v1 asks for an endpoint type: brokers are answered, controllers refused.
+    let brokers = request.clone().with_endpoint_type(1);
+    let r1: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &brokers).await;
+    assert_eq!((r1.error_code, r1.endpoint_type, r1.brokers.len()), (0, 1, 1));
+    let controllers = request.with_endpoint_type(2);
+    let r2: DescribeClusterResponse = c.call(ApiKey::DescribeCluster, 1, &controllers).await;
+    assert_eq!(r2.error_code, ResponseError::MismatchedEndpointType.code());
+    assert!(r2.error_message.unwrap().contains("controllers"));
+    // Every API's versions are advertised as registered.
+    let versions: ApiVersionsResponse =
+        c.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()).await;
+    for (key, max) in
+        [(ApiKey::DeleteGroups, 2), (ApiKey::OffsetDelete, 0), (ApiKey::DescribeCluster, 1)]
+    {
+        let api = versions.api_keys.iter().find(|a| a.api_key == key as i16).expect("advertised");
+        assert_eq!((api.min_version, api.max_version), (0, max), "{key:?}");
+    }
+    broker.stop().await;
+}
