@@ -24,6 +24,7 @@ API_KEYS = {
     "ApiVersions": 18,
     "CreateTopics": 19,
     "DeleteTopics": 20,
+    "DeleteRecords": 21,
     "InitProducerId": 22,
     "DeleteGroups": 42,
     "OffsetDelete": 47,

@@ -44,6 +44,13 @@ pub enum TopicsError {
     /// The partition refused or failed the append.
     #[error(transparent)]
     Append(#[from] AppendError),
+    /// An offset before the log start or past the high watermark, or a read
+    /// (or a log start move) that failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A negative offset other than the sentinels the request allows.
+    #[error("offset {0} is not an offset: use 0 or more, or -1 for the high watermark")]
+    BadOffset(i64),
     /// The registry or storage refused or failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -117,6 +124,34 @@ impl Broker {
             return Ok(spec);
         }
         Ok(self.storage.create_topic(spec)?)
+    }
+
+    /// Deletes the records of a partition before `offset` on a client's request
+    /// (Kafka's DeleteRecords; -1 is the high watermark): its log start moves
+    /// there, never back, and reads below it are out of range. Returns the new
+    /// log start. Blocks on the fsyncs.
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<u64, TopicsError> {
+        let found = u32::try_from(partition).ok().and_then(|p| self.storage.partition(topic, p));
+        let Some(log) = found else {
+            return Err(TopicsError::UnknownPartition {
+                topic: topic.to_owned(),
+                partition: partition.into(),
+            });
+        };
+        if is_internal(topic) {
+            let operation = "delete records of";
+            return Err(TopicsError::Internal { topic: topic.to_owned(), operation });
+        }
+        let offset = match offset {
+            -1 => log.high_watermark(),
+            o => u64::try_from(o).map_err(|_| TopicsError::BadOffset(o))?,
+        };
+        Ok(log.delete_records(offset)?)
     }
 
     /// Deletes a topic and its data on a client's request. Blocks on file removal.

@@ -45,6 +45,39 @@ pub enum TopicCommand {
     /// Delete a topic and all its records.
     #[command(after_help = "Example:\n  weir topic delete orders")]
     Delete(NameArg),
+    /// Delete the oldest records of partitions: each starts at the offset given
+    /// from then on (Kafka's DeleteRecords; the start never moves back).
+    #[command(after_help = "Examples:
+  weir topic delete-records orders --before 0=4200          # partition 0 starts at 4200
+  weir topic delete-records orders --before 0=end --before 1=end   # empty both")]
+    DeleteRecords(DeleteRecordsArgs),
+}
+
+/// `weir topic delete-records`.
+#[derive(Debug, Args)]
+pub struct DeleteRecordsArgs {
+    /// The topic's name
+    pub name: String,
+    /// PARTITION=OFFSET: delete that partition's records before OFFSET (`end`:
+    /// all of them); repeat for more partitions
+    #[arg(long = "before", value_name = "PARTITION=OFFSET", value_parser = partition_offset,
+          required = true)]
+    pub before: Vec<(u32, i64)>,
+}
+
+/// `PARTITION=OFFSET`, `end` for -1 (the high watermark).
+fn partition_offset(s: &str) -> Result<(u32, i64), String> {
+    let (partition, offset) = key_value(s)?;
+    let partition =
+        partition.parse().map_err(|_| format!("{partition:?} is not a partition number"))?;
+    let offset = match offset.as_str() {
+        "end" => -1,
+        o => match o.parse::<i64>() {
+            Ok(n) if n >= 0 => n,
+            _ => return Err(format!("{o:?} is not an offset: give 0 or more, or `end`")),
+        },
+    };
+    Ok((partition, offset))
 }
 
 /// A topic's name.
@@ -150,6 +183,26 @@ fn run_blocking(args: TopicArgs, global: &GlobalArgs) -> Result<(), CliError> {
                 })
                 .collect();
             println!("altered topic {}: {}", alter.name, done.join(", "));
+            Ok(())
+        }
+        TopicCommand::DeleteRecords(args) => {
+            let offsets: BTreeMap<String, i64> =
+                args.before.iter().map(|(p, o)| (p.to_string(), *o)).collect();
+            let body = json!({ "offsets": offsets });
+            let topic: Value =
+                client.json(Method::Post, &path(&args.name, "/delete-records"), Some(&body))?;
+            if format == Format::Json {
+                return print_json(&topic);
+            }
+            let topic: TopicView = view(&client, topic)?;
+            for p in
+                topic.partitions.iter().filter(|p| offsets.contains_key(&p.partition.to_string()))
+            {
+                println!(
+                    "{}-{} starts at offset {} (high watermark {})",
+                    topic.name, p.partition, p.log_start_offset, p.high_watermark
+                );
+            }
             Ok(())
         }
         TopicCommand::Delete(NameArg { name }) => {

@@ -96,7 +96,7 @@ fn run(orders: usize, seed: u64, disorder: bool) -> BTreeMap<String, Partitions>
                 .take(rng.usize(1..=50))
                 .enumerate()
                 .map(|(i, r)| Record {
-                    topic: d.input.into(),
+                    topic: d.input,
                     key: r.key.clone(),
                     value: r.value.clone(),
                     headers: Vec::new(),

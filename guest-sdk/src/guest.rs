@@ -2,7 +2,7 @@
 //! the glue `export!` expands to, and the calls [`crate::Context`] makes.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::rc::Rc;
 use std::thread::LocalKey;
 
 use crate::record::Header;
@@ -53,9 +53,8 @@ pub fn process_packed<P: Processor>(
     slot: &'static Slot<P>,
     batch: types::PackedBatch,
 ) -> Result<(), types::ProcessError> {
-    let types::PackedBatch { data, records, headers, partition, topics } = batch;
-    let topics: Vec<Arc<str>> = topics.into_iter().map(Arc::from).collect();
-    let unknown: Arc<str> = Arc::from("");
+    let types::PackedBatch { data, records, headers, partition } = batch;
+    let topics = input_topics();
     let bytes = |s: types::Span| -> Option<Vec<u8>> {
         let start = s.start as usize;
         let len = usize::try_from(s.len).ok()?;
@@ -65,7 +64,7 @@ pub fn process_packed<P: Processor>(
         let first = r.headers_start as usize;
         let own = headers.get(first..first + r.headers_count as usize).unwrap_or_default();
         Record {
-            topic: Arc::clone(topics.get(r.topic as usize).unwrap_or(&unknown)),
+            topic: topics.get(r.topic as usize).copied().unwrap_or_default(),
             key: bytes(r.key),
             value: bytes(r.value),
             headers: own
@@ -81,6 +80,22 @@ pub fn process_packed<P: Processor>(
         }
     });
     run(slot, records)
+}
+
+thread_local! {
+    /// The deployment's input topics, asked of the host once per instance.
+    static TOPICS: RefCell<Option<Rc<[&'static str]>>> = const { RefCell::new(None) };
+}
+
+/// The deployment's input topics (`inputs.topics`), asked once.
+fn input_topics() -> Rc<[&'static str]> {
+    TOPICS.with_borrow_mut(|cached| {
+        let topics = bindings::weir::processor::inputs::topics;
+        Rc::clone(
+            cached
+                .get_or_insert_with(|| topics().iter().map(|t| crate::record::intern(t)).collect()),
+        )
+    })
 }
 
 /// The exported `on-timer`: the timer loop over the instance.
@@ -138,7 +153,7 @@ impl From<types::InputRecord> for Record {
         let headers =
             r.headers.into_iter().map(|h| Header { key: h.key, value: h.value }).collect();
         Record {
-            topic: Arc::from(r.topic),
+            topic: crate::record::intern(&r.topic),
             key: r.key,
             value: r.value,
             headers,

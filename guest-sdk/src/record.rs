@@ -1,8 +1,28 @@
 //! Records in (from the input topic) and out (to an output topic).
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 use crate::Error;
+
+thread_local! {
+    /// Topic names handed out as `&'static str`, each stored once.
+    static NAMES: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+}
+
+/// `name` as a `&'static str`, stored once per name: a record's topic costs a
+/// copy of two words, and an instance knows only a few names (its memory goes
+/// with it).
+pub(crate) fn intern(name: &str) -> &'static str {
+    NAMES.with_borrow_mut(|names| match names.get(name) {
+        Some(known) => known,
+        None => {
+            let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+            names.insert(leaked);
+            leaked
+        }
+    })
+}
 
 /// A record header: Kafka headers are an ordered list, keys may repeat.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +37,7 @@ pub struct Header {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The input topic it came from: with several inputs, tells them apart.
-    pub topic: Arc<str>,
+    pub topic: &'static str,
     /// The record's key, if it has one.
     pub key: Option<Vec<u8>>,
     /// The record's value; `None` is a tombstone.
@@ -38,7 +58,7 @@ impl Record {
     /// of no named topic (`""`), for tests; the `with_*` methods set the rest.
     pub fn new(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
         Self {
-            topic: Arc::from(""),
+            topic: "",
             key: Some(key.into()),
             value: Some(value.into()),
             headers: Vec::new(),
@@ -50,7 +70,7 @@ impl Record {
 
     /// The same record from input topic `topic`.
     pub fn with_topic(mut self, topic: &str) -> Self {
-        self.topic = Arc::from(topic);
+        self.topic = intern(topic);
         self
     }
 

@@ -1,5 +1,6 @@
 //! What an instance's store holds and the host side of the imports the WIT
-//! grants: `emit` (checked against the declared outputs and the batch's caps),
+//! grants: `inputs` (the deployment's input topics), `emit` (checked against
+//! the declared outputs and the batch's caps),
 //! `state` (the worker's layered state, less the host's own keys), `timers`
 //! (kept in that state, see `timers.rs`) and `log` (capped lines).
 
@@ -9,7 +10,7 @@ use bytes::Bytes;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::weir::processor::{emit, log, state, timers, types};
+use crate::bindings::weir::processor::{emit, inputs, log, state, timers, types};
 use crate::bindings::{self, LogLevel, PackedOutput};
 use crate::guest_io::GuestOutput;
 use crate::limits::{Limits, MemoryLimiter};
@@ -161,6 +162,12 @@ impl Host {
 }
 
 impl types::Host for Host {}
+
+impl inputs::Host for Host {
+    fn topics(&mut self) -> Vec<String> {
+        self.inputs.to_vec()
+    }
+}
 
 impl Host {
     /// Checks and buffers one emitted record: the topic must be declared, the

@@ -118,7 +118,6 @@ struct PackedBatch<'a> {
     records: &'a [PackedRecord],
     headers: &'a [PackedHeader],
     partition: u32,
-    topics: &'a [String],
 }
 
 /// The signature of `process-packed`.
@@ -316,7 +315,6 @@ impl Instance {
                     records: &packer.records,
                     headers: &packer.headers,
                     partition,
-                    topics: &inputs,
                 };
                 // SAFETY: `func` was type-checked as `PackedFn` (for another
                 // lifetime, which does not change the component-level type) when

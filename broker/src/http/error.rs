@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tracing::error;
 
-use crate::log::AppendError;
+use crate::log::{AppendError, ReadError};
 use crate::processors::ProcessorError;
 use crate::storage::StorageError;
 use crate::topic::TopicError;
@@ -111,6 +111,10 @@ impl From<TopicsError> for ApiError {
                 "the partition is closed: the broker is shutting down",
             ),
             TopicsError::Append(_) => broker_fault("appending the records"),
+            TopicsError::Read(ReadError::OffsetOutOfRange { .. }) | TopicsError::BadOffset(_) => {
+                ApiError::bad_request(message)
+            }
+            TopicsError::Read(_) => broker_fault("moving the log start"),
             TopicsError::Storage(_) => broker_fault("updating the topic"),
         }
     }

@@ -8,6 +8,7 @@
 //! | `GET /v1/topics/{name}`           |                                         | 200, `Topic`   |
 //! | `PATCH /v1/topics/{name}/configs` | `{"retention.ms": "3600000", ...}`      | 200, `Topic`   |
 //! | `DELETE /v1/topics/{name}`        |                                         | 204            |
+//! | `POST /v1/topics/{name}/delete-records` | `{"offsets": {"0": 42, "1": -1}}` | 200, `Topic`   |
 //!
 //! A `Topic` is its name, whether it is internal, and each partition's log start
 //! offset, high watermark, size in bytes and segment count; a single topic (not
@@ -90,7 +91,64 @@ pub fn routes() -> Vec<Route> {
                 "oneOf": [config_value_schema(), { "type": "null" }] } }))
         .json(200, "The topic with its new configs", topic(true))
         .errors(&[400, 403, 404, 415]),
+        Route::post(
+            "/v1/topics/{name}/delete-records",
+            delete_records,
+            "deleteRecords",
+            "Delete a topic's oldest records",
+        )
+        .describe(
+            "Moves each partition's log start to the offset given (-1: its high watermark), as \
+             Kafka's DeleteRecords: records before it can no longer be read. The start never \
+             moves back; an offset past the high watermark is refused.",
+        )
+        .body(json!({
+            "type": "object",
+            "required": ["offsets"],
+            "properties": { "offsets": {
+                "type": "object",
+                "additionalProperties": { "type": "integer", "minimum": -1 },
+                "description": "Partition → the offset to start at, e.g. {\"0\": 42}",
+            } },
+        }))
+        .json(200, "The topic with its new log start offsets", topic(true))
+        .errors(&[400, 403, 404, 415]),
     ]
+}
+
+/// The body of a delete-records request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteRecordsBody {
+    /// Partition (as a string key) → offset.
+    offsets: BTreeMap<String, i64>,
+}
+
+async fn delete_records(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<DeleteRecordsBody>,
+) -> Result<axum::Json<TopicView>, ApiError> {
+    if body.offsets.is_empty() {
+        return Err(ApiError::bad_request(
+            "no partition given: send {\"offsets\": {\"0\": 42}} to start partition 0 at 42",
+        ));
+    }
+    let mut offsets = Vec::new();
+    for (partition, offset) in body.offsets {
+        let p: i32 = partition.parse().map_err(|_| {
+            ApiError::bad_request(format!("partition {partition:?} is not a partition number"))
+        })?;
+        offsets.push((p, offset));
+    }
+    let broker = Arc::clone(&state.broker);
+    let topic = name.clone();
+    blocking("deleting records", move || {
+        offsets.iter().try_for_each(|(p, o)| broker.delete_records(&topic, *p, *o).map(drop))
+    })
+    .await?;
+    let spec = state.broker.storage.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    Ok(axum::Json(view(&state.broker, &spec, true)))
 }
 
 /// A config value as a request may give it.

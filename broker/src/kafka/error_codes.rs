@@ -128,6 +128,8 @@ impl ErrorCode for TopicsError {
             }
             TopicsError::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
             TopicsError::Append(e) => e.response_error(),
+            TopicsError::Read(e) => e.response_error(),
+            TopicsError::BadOffset(_) => ResponseError::OffsetOutOfRange,
             TopicsError::Storage(e) => e.response_error(),
         }
     }

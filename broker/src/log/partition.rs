@@ -232,6 +232,8 @@ struct State {
     producers: ProducerStates,
     /// Set by `close`: further appends are refused.
     closed: bool,
+    /// The log start DeleteRecords asked for (`log_start.rs`); 0 if none.
+    requested_start: u64,
 }
 
 /// One batch of an append request, as validated before taking the lock.
@@ -256,10 +258,12 @@ impl State {
         self.segments.values_mut().next_back().expect("a partition always has an active segment")
     }
     fn log_start_offset(&self) -> u64 {
-        self.segments
+        let oldest = self
+            .segments
             .values()
             .find(|s| !s.is_empty())
-            .map_or(self.next_offset, Segment::base_offset)
+            .map_or(self.next_offset, Segment::base_offset);
+        oldest.max(self.requested_start.min(self.next_offset))
     }
 }
 
@@ -314,8 +318,11 @@ impl Partition {
         };
         let (producers, producer_snapshot) =
             producers::snapshot::load(&dir, &segments, next_offset)?;
+        let requested_start = log_start::load(&dir)?;
+        let state =
+            State { config, segments, next_offset, producers, closed: false, requested_start };
         let partition = Partition {
-            state: RwLock::new(State { config, segments, next_offset, producers, closed: false }),
+            state: RwLock::new(state),
             flush: Mutex::new(FlushState {
                 flushed_offset,
                 first_dirty_segment,
@@ -573,9 +580,11 @@ impl Partition {
                 .map(|s| (Arc::clone(s.log()), s.position_for_timestamp(timestamp), s.size()))
         };
         let Some((file, start, end)) = found else { return Ok(None) };
+        // Records before the log start (DeleteRecords) are not there to find.
+        let log_start = self.log_start_offset();
         let mut scan = Scanner::new(&file, start, end, false);
         while let Some(b) = scan.next_batch().map_err(|e| self.read_err(e))? {
-            if b.header.max_timestamp() < timestamp {
+            if b.header.max_timestamp() < timestamp || (b.header.last_offset() as u64) < log_start {
                 continue;
             }
             let mut bytes = vec![0u8; b.header.total_len()];
@@ -583,13 +592,19 @@ impl Partition {
                 .map_err(|source| ReadError::Io { dir: self.dir.clone(), source })?;
             // The exact record needs the records decoded; if they cannot be, the
             // batch's first offset is a safe answer (never after the record).
-            let exact = record::decode_batch(&bytes)
-                .ok()
-                .and_then(|records| records.into_iter().find(|r| r.timestamp >= timestamp))
-                .map(|r| (r.offset as u64, r.timestamp));
-            return Ok(Some(
-                exact.unwrap_or((b.header.base_offset() as u64, b.header.max_timestamp())),
-            ));
+            let exact = match record::decode_batch(&bytes) {
+                Ok(records) => match records
+                    .into_iter()
+                    .find(|r| r.timestamp >= timestamp && r.offset as u64 >= log_start)
+                {
+                    Some(r) => Some((r.offset as u64, r.timestamp)),
+                    // Its newer records are all before the log start.
+                    None => continue,
+                },
+                Err(_) => None,
+            };
+            let first = (b.header.base_offset() as u64).max(log_start);
+            return Ok(Some(exact.unwrap_or((first, b.header.max_timestamp()))));
         }
         Ok(None)
     }
@@ -773,6 +788,9 @@ impl Partition {
         recovery::mark_clean(&self.dir)
     }
 }
+
+mod log_start;
+pub use log_start::LOG_START_FILE;
 
 #[cfg(test)]
 mod tests;

@@ -330,3 +330,38 @@ fn record_requests_that_are_refused() {
     assert_eq!(hwms, [1, 0, 0]);
     assert_eq!(server.broker.storage.partition("tiny", 0).unwrap().high_watermark(), 0);
 }
+
+#[test]
+fn deleting_records_moves_the_log_start_that_reads_then_see() {
+    let server = Server::start();
+    create(&server, "events", 2, json!({}));
+    let records: Vec<Value> =
+        (0..6).map(|i| json!({ "value": format!("v{i}"), "partition": 0 })).collect();
+    produce(&server, "events", json!(records));
+    let path = "/v1/topics/events/delete-records";
+    let topic = server.expect("POST", path, Some(json!({ "offsets": { "0": 4 } })), 200);
+    assert_eq!(topic["partitions"][0]["log_start_offset"], 4);
+    assert_eq!(topic["partitions"][1]["log_start_offset"], 0);
+    assert_eq!(values(&read(&server, "events", 0, "from=beginning")), [json!("v4"), json!("v5")]);
+    server.refused("POST", path, Some(json!({ "offsets": { "0": 7 } })), 400, "out of range");
+    server.refused(
+        "POST",
+        path,
+        Some(json!({ "offsets": { "9": 1 } })),
+        404,
+        "events-9 does not exist",
+    );
+    server.refused(
+        "POST",
+        path,
+        Some(json!({ "offsets": { "x": 1 } })),
+        400,
+        "not a partition number",
+    );
+    server.refused("POST", path, Some(json!({ "offsets": { "0": -3 } })), 400, "not an offset");
+    server.refused("POST", path, Some(json!({ "offsets": {} })), 400, "no partition given");
+    let internal = "/v1/topics/__consumer_offsets/delete-records";
+    server.refused("POST", internal, Some(json!({ "offsets": { "0": 0 } })), 403, "internal topic");
+    let topic = server.expect("POST", path, Some(json!({ "offsets": { "0": -1, "1": -1 } })), 200);
+    assert_eq!(topic["partitions"][0]["log_start_offset"], 6);
+}

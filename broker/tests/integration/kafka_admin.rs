@@ -246,3 +246,94 @@ async fn describe_cluster_names_this_node_as_broker_and_controller() {
     }
     broker.stop().await;
 }
+
+/// DeleteRecords of (partition, offset) pairs of `topic`: each partition's
+/// (index, low watermark, error code).
+async fn delete_records(
+    c: &mut RawClient,
+    topic: &str,
+    offsets: &[(i32, i64)],
+) -> Vec<(i32, i64, i16)> {
+    use kafka_protocol::messages::delete_records_request::{
+        DeleteRecordsPartition, DeleteRecordsTopic,
+    };
+    let partitions = offsets
+        .iter()
+        .map(|(p, o)| DeleteRecordsPartition::default().with_partition_index(*p).with_offset(*o))
+        .collect();
+    let request = DeleteRecordsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        DeleteRecordsTopic::default().with_name(TopicName(s(topic))).with_partitions(partitions),
+    ]);
+    let r: DeleteRecordsResponse = c.call(ApiKey::DeleteRecords, 2, &request).await;
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.low_watermark, p.error_code))
+        .collect()
+}
+
+/// ListOffsets of the earliest offset (-2) of a partition.
+async fn earliest(c: &mut RawClient, topic: &str, partition: i32) -> i64 {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default().with_name(TopicName(s(topic))).with_partitions(vec![
+            ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(-2),
+        ]),
+    ]);
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 6, &request).await;
+    r.topics[0].partitions[0].offset
+}
+
+/// The error code of a Fetch of one partition at `offset`.
+async fn fetch_error(c: &mut RawClient, topic: &str, offset: i64) -> i16 {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    let request =
+        FetchRequest::default().with_max_wait_ms(10).with_max_bytes(1 << 20).with_topics(vec![
+            FetchTopic::default().with_topic(TopicName(s(topic))).with_partitions(vec![
+                FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20),
+            ]),
+        ]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &request).await;
+    r.responses[0].partitions[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_moves_the_log_start_that_reads_and_list_offsets_see() {
+    use weir_broker::log::record::{BatchBuilder, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let spec = TopicSpec { name: "events".into(), partitions: 2, configs: BTreeMap::new() };
+    broker.storage.create_topic(spec).unwrap();
+    let log = broker.storage.partition("events", 0).unwrap();
+    for i in 0..10 {
+        let mut batch = BatchBuilder::new(0, Compression::None);
+        batch.push(i, Some(b"k"), Some(format!("v{i}").as_bytes()), &[]);
+        log.append(&batch.build().unwrap()).unwrap();
+    }
+    let mut c = RawClient::connect(broker.addr).await;
+    let out_of_range = ResponseError::OffsetOutOfRange.code();
+    let answer = delete_records(&mut c, "events", &[(0, 4), (1, 0), (7, 1)]).await;
+    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    assert_eq!(answer, [(0, 4, 0), (1, 0, 0), (7, -1, unknown)]);
+    assert_eq!(earliest(&mut c, "events", 0).await, 4);
+    assert_eq!(fetch_error(&mut c, "events", 3).await, out_of_range);
+    assert_eq!(fetch_error(&mut c, "events", 4).await, 0);
+    // Past the high watermark, and a negative offset other than -1: refused;
+    // -1 is the high watermark; backwards is no change.
+    assert_eq!(delete_records(&mut c, "events", &[(0, 11)]).await, [(0, -1, out_of_range)]);
+    assert_eq!(delete_records(&mut c, "events", &[(0, -5)]).await, [(0, -1, out_of_range)]);
+    assert_eq!(delete_records(&mut c, "events", &[(0, 2)]).await, [(0, 4, 0)]);
+    assert_eq!(delete_records(&mut c, "events", &[(0, -1)]).await, [(0, 10, 0)]);
+    // Internal topics are the broker's.
+    let internal = delete_records(&mut c, "__consumer_offsets", &[(0, 0)]).await;
+    assert_eq!(internal, [(0, -1, ResponseError::InvalidTopicException.code())]);
+    // After a restart the start holds.
+    broker.stop().await;
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    assert_eq!(earliest(&mut c, "events", 0).await, 10);
+    broker.stop().await;
+}

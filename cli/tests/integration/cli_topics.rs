@@ -86,6 +86,23 @@ fn topics_through_the_cli() {
     let out = server.run(&["topic", "alter", "orders", "--config", "colour=blue"], 1);
     assert!(out.stderr.contains("colour"), "{out:#?}");
 
+    // Deleting the oldest records: partition 0 of orders starts at 3, then at its end.
+    server.run_with_stdin(&["produce", "orders", "-p", "0"], b"a\nb\nc\nd\ne\n", 0);
+    let out = server.run(&["topic", "delete-records", "orders", "--before", "0=3"], 0);
+    assert_eq!(out.stdout.trim(), "orders-0 starts at offset 3 (high watermark 5)");
+    let out = server.run(&["consume", "orders", "-p", "0", "--from-beginning"], 0);
+    assert_eq!(out.stdout.lines().collect::<Vec<_>>(), ["d", "e"], "{out:#?}");
+    let out = server.run(&["topic", "delete-records", "orders", "--before", "0=end"], 0);
+    assert_eq!(out.stdout.trim(), "orders-0 starts at offset 5 (high watermark 5)");
+    let out = server.run(&["topic", "delete-records", "orders", "--before", "0=9"], 1);
+    assert!(out.stderr.contains("out of range"), "{out:#?}");
+    let out = server.run(&["topic", "delete-records", "orders", "--before", "7=1"], 1);
+    assert!(out.stderr.contains("orders-7 does not exist"), "{out:#?}");
+    let out = server.run(&["topic", "delete-records", "orders", "--before", "0=-2"], 2);
+    assert!(out.stderr.contains("not an offset"), "{out:#?}");
+    let out = server.run(&["topic", "delete-records", "orders"], 2);
+    assert!(out.stderr.contains("--before"), "{out:#?}");
+
     let out = server.run(&["topic", "delete", "audit"], 0);
     assert_eq!(out.stdout.trim(), "deleted topic audit");
     for args in [

@@ -24,6 +24,7 @@ use crate::metrics::ApiMetrics;
 pub mod api_versions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -94,6 +95,7 @@ registry! {
     SyncGroup: 0..=5 => sync_group,
     DescribeGroups: 0..=5 => describe_groups,
     ListGroups: 0..=4 => list_groups,
+    DeleteRecords: 0..=2 => delete_records,
     DeleteGroups: 0..=2 => delete_groups,
     OffsetDelete: 0..=0 => offset_delete,
     DescribeCluster: 0..=1 => describe_cluster,  // 1 names the endpoint type (kafka-python needs it)

@@ -61,6 +61,12 @@ fn the_advertised_ranges_are_kafka_3_0_s() {
             (ApiKey::SyncGroup, 0, 5),
             (ApiKey::DescribeGroups, 0, 5),
             (ApiKey::ListGroups, 0, 4),
+            (ApiKey::DeleteRecords, 0, 2),
+            (ApiKey::DeleteGroups, 0, 2),
+            (ApiKey::OffsetDelete, 0, 0),
+            // Kafka 3.0 serves 0 only; 1 names the endpoint type, which
+            // kafka-python's describe_cluster reads.
+            (ApiKey::DescribeCluster, 0, 1),
         ]
     );
 }

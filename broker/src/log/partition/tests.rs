@@ -255,3 +255,49 @@ fn may_roll_tells_an_append_that_starts_a_segment() {
     assert_eq!(p.segment_count(), segments + 1, "the predicted append rolled");
     assert!(!p.may_roll(one.len(), 100));
 }
+
+#[test]
+fn delete_records_moves_the_log_start_for_good_and_drops_whole_segments_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open(dir.path(), small_segments()).unwrap();
+    // 20 batches of 5 records (offsets 0..100), over several 1 KiB segments.
+    for i in 0..20 {
+        p.append(&batch(&format!("b{i:02}"), 5, i * 10)).unwrap();
+    }
+    let before = p.segment_count();
+    assert!(before >= 3, "{before} segments");
+    // Mid-batch: the start is 42; reads below it are out of range; a read
+    // from it gets the batch holding it (from 40), as Kafka serves it.
+    assert_eq!(p.delete_records(42).unwrap(), 42);
+    assert_eq!(p.log_start_offset(), 42);
+    assert!(matches!(
+        p.read(41, 1 << 20),
+        Err(ReadError::OffsetOutOfRange { log_start_offset: 42, .. })
+    ));
+    let first = p.read(42, 1 << 20).unwrap();
+    assert_eq!(values(first.slice.as_ref().unwrap())[0].0, 40);
+    assert_eq!(first.log_start_offset, 42);
+    assert!(p.segment_count() < before, "segments wholly below 42 are deleted");
+    // The first record at or after a timestamp is never before the start.
+    assert_eq!(p.offset_for_timestamp(0).unwrap().map(|(o, _)| o), Some(42));
+    // Never back; past the high watermark refused; up to it allowed.
+    assert_eq!(p.delete_records(10).unwrap(), 42);
+    assert!(matches!(p.delete_records(101), Err(ReadError::OffsetOutOfRange { offset: 101, .. })));
+    assert_eq!(p.delete_records(60).unwrap(), 60);
+    drop(p);
+
+    // After a restart (even without a clean close) the start holds.
+    let p = Partition::open(dir.path(), small_segments()).unwrap();
+    assert_eq!((p.log_start_offset(), p.high_watermark()), (60, 100));
+    assert_eq!(p.delete_records(100).unwrap(), 100, "everything: the start is the end");
+    assert!(p.read(100, 100).unwrap().slice.is_none());
+    let next = p.append(&batch("after", 2, 500)).unwrap();
+    assert_eq!(next.base_offset, 100, "offsets go on where they were");
+    drop(p);
+
+    // A log-start file that does not hold an offset is ignored, not obeyed.
+    std::fs::write(dir.path().join(LOG_START_FILE), "garbage").unwrap();
+    let p = Partition::open(dir.path(), small_segments()).unwrap();
+    assert!(p.log_start_offset() <= 100, "only whole deleted segments still count");
+    assert_eq!(p.high_watermark(), 102);
+}

@@ -55,7 +55,7 @@ impl Processor for Joins {
         let key = record.key().unwrap_or_default().to_vec();
         let text = |bytes: Option<&[u8]>| bytes.map(|b| String::from_utf8_lossy(b).into_owned());
         match &self.kind {
-            Kind::Table { topic, table } if *record.topic == **topic => table.apply(ctx, record),
+            Kind::Table { topic, table } if record.topic == topic => table.apply(ctx, record),
             Kind::Table { table, .. } => {
                 let row = text(table.get(ctx, &key).as_deref());
                 let joined = json!({ "value": text(record.value()), "row": row });
@@ -63,7 +63,7 @@ impl Processor for Joins {
                 Ok(())
             }
             Kind::Window { left, join } => {
-                let side = if *record.topic == **left { Side::Left } else { Side::Right };
+                let side = if record.topic == left { Side::Left } else { Side::Right };
                 let value = record.value().unwrap_or_default();
                 match join.add(ctx, side, &key, record.timestamp, record.offset, value)? {
                     Joined::InTime(pairs) => {
