@@ -24,6 +24,8 @@ API_KEYS = {
     "ApiVersions": 18,
     "CreateTopics": 19,
     "DeleteTopics": 20,
+    "AlterConfigs": 33,
+    "IncrementalAlterConfigs": 44,
     "DeleteRecords": 21,
     "InitProducerId": 22,
     "DeleteGroups": 42,

@@ -214,15 +214,23 @@ impl Storage {
     ) -> Result<TopicSpec, StorageError> {
         let mut registry = self.registry.lock();
         let unknown = || TopicError::UnknownTopic(name.to_owned());
-        let mut configs = registry.get(name).ok_or_else(unknown)?.configs.clone();
-        for (key, value) in changes {
-            match value {
-                Some(value) => configs.insert(key.clone(), value.clone()),
-                None => configs.remove(key),
-            };
-        }
+        let configs = changed(&registry, name, changes)?;
         self.apply_configs(&mut registry, name, configs)?;
         Ok(registry.get(name).cloned().ok_or_else(unknown)?)
+    }
+
+    /// What `update_topic_configs` would make of the topic, checked as it would
+    /// check it, with nothing stored or applied (a validate-only request).
+    pub fn check_topic_configs(
+        &self,
+        name: &str,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<TopicSpec, StorageError> {
+        let registry = self.registry.lock();
+        let configs = changed(&registry, name, changes)?;
+        self.log_config(&configs)?;
+        let current = registry.get(name).ok_or_else(|| TopicError::UnknownTopic(name.into()))?;
+        Ok(TopicSpec { name: current.name.clone(), partitions: current.partitions, configs })
     }
 
     /// Validates `configs` over the defaults, stores them and applies them to the
@@ -317,6 +325,23 @@ impl Drop for Storage {
         // crash would leave it, and the next open recovers it.
         self.retention_stop.stop();
     }
+}
+
+/// A topic's overrides with `changes` made (Some sets, None removes).
+fn changed(
+    registry: &TopicRegistry,
+    name: &str,
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<BTreeMap<String, String>, TopicError> {
+    let unknown = || TopicError::UnknownTopic(name.to_owned());
+    let mut configs = registry.get(name).ok_or_else(unknown)?.configs.clone();
+    for (key, value) in changes {
+        match value {
+            Some(value) => configs.insert(key.clone(), value.clone()),
+            None => configs.remove(key),
+        };
+    }
+    Ok(configs)
 }
 
 #[cfg(test)]

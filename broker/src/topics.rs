@@ -177,6 +177,19 @@ impl Broker {
         Ok(self.storage.update_topic_configs(name, changes)?)
     }
 
+    /// `alter_topic_configs` checked and not made (Kafka's `validate_only`):
+    /// the topic as it would be.
+    pub fn check_topic_configs(
+        &self,
+        name: &str,
+        changes: &BTreeMap<String, Option<String>>,
+    ) -> Result<TopicSpec, TopicsError> {
+        if is_internal(name) {
+            return Err(TopicsError::Internal { topic: name.to_owned(), operation: "alter" });
+        }
+        Ok(self.storage.check_topic_configs(name, changes)?)
+    }
+
     /// Every config a topic runs under, with its value and where that comes from;
     /// None if the topic does not exist.
     pub fn topic_configs(&self, name: &str) -> Option<Vec<EffectiveConfig>> {

@@ -147,6 +147,7 @@ pub async fn run(
                             Err(e) => warn!(error = %e, "closing connection"),
                         }
                     };
+                    let connection = handlers::PEER.scope(peer, connection);
                     connections.spawn(connection.instrument(info_span!("connection", %peer)));
                 }
                 Err(e) => {

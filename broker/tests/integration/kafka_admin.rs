@@ -337,3 +337,109 @@ async fn delete_records_moves_the_log_start_that_reads_and_list_offsets_see() {
     assert_eq!(earliest(&mut c, "events", 0).await, 10);
     broker.stop().await;
 }
+
+/// IncrementalAlterConfigs of one resource: (code, message).
+async fn incremental(
+    c: &mut RawClient,
+    resource_type: i8,
+    name: &str,
+    entries: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let configs = entries
+        .iter()
+        .map(|(k, op, v)| {
+            AlterableConfig::default()
+                .with_name(s(k))
+                .with_config_operation(*op)
+                .with_value(v.map(s))
+        })
+        .collect();
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(s(name))
+        .with_configs(configs);
+    let request = IncrementalAlterConfigsRequest::default()
+        .with_resources(vec![resource])
+        .with_validate_only(validate_only);
+    let r: IncrementalAlterConfigsResponse =
+        c.call(ApiKey::IncrementalAlterConfigs, 1, &request).await;
+    let answer = &r.responses[0];
+    (answer.error_code, answer.error_message.as_ref().map(|m| m.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_configs_are_altered_incrementally_or_replaced_and_bad_values_refused() {
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let configs = [("retention.ms".to_string(), "1000".to_string())].into();
+    let spec = TopicSpec { name: "t".into(), partitions: 1, configs };
+    broker.storage.create_topic(spec).unwrap();
+    let overrides = |broker: &TestBroker| {
+        let configs = broker.storage.topic("t").unwrap().configs;
+        configs.into_iter().collect::<Vec<(String, String)>>()
+    };
+    let mut c = RawClient::connect(broker.addr).await;
+    const TOPIC: i8 = 2;
+    const BROKER: i8 = 4;
+    let invalid_config = ResponseError::InvalidConfig.code();
+
+    let set_and_delete = [("retention.bytes", 0, Some("1048576")), ("retention.ms", 1, None)];
+    assert_eq!(incremental(&mut c, TOPIC, "t", &set_and_delete, false).await, (0, None));
+    assert_eq!(overrides(&broker), [("retention.bytes".into(), "1048576".into())]);
+    // The partition runs with it at once.
+    let log = broker.storage.partition("t", 0).unwrap();
+    assert_eq!(log.config().retention_bytes, Some(1_048_576));
+
+    let (code, message) =
+        incremental(&mut c, TOPIC, "t", &[("retention.ms", 0, Some("soon"))], false).await;
+    assert_eq!(code, invalid_config);
+    assert!(message.unwrap().contains("retention.ms"));
+    let (code, message) =
+        incremental(&mut c, TOPIC, "t", &[("cleanup.policy", 2, Some("compact"))], false).await;
+    assert_eq!(code, invalid_config);
+    assert!(message.unwrap().contains("list configs"));
+    let (code, _) =
+        incremental(&mut c, TOPIC, "none", &[("retention.ms", 0, Some("1"))], false).await;
+    assert_eq!(code, ResponseError::UnknownTopicOrPartition.code());
+    let (code, _) =
+        incremental(&mut c, TOPIC, "__consumer_offsets", &[("retention.ms", 0, Some("1"))], false)
+            .await;
+    assert_eq!(code, ResponseError::InvalidTopicException.code());
+    // Validate only: checked, not made.
+    let segment = [("segment.bytes", 0, Some("1048576"))];
+    assert_eq!(incremental(&mut c, TOPIC, "t", &segment, true).await, (0, None));
+    assert_eq!(overrides(&broker), [("retention.bytes".into(), "1048576".into())]);
+    let (code, message) = incremental(&mut c, BROKER, "0", &segment, false).await;
+    assert_eq!(code, invalid_config);
+    assert!(message.unwrap().contains("weir serve"));
+    let (code, _) = incremental(&mut c, 99, "x", &segment, false).await;
+    assert_eq!(code, ResponseError::InvalidRequest.code());
+    assert_eq!(
+        overrides(&broker),
+        [("retention.bytes".into(), "1048576".into())],
+        "nothing else changed"
+    );
+
+    // AlterConfigs replaces the whole set: retention.bytes goes back to its default.
+    let resource = AlterConfigsResource::default()
+        .with_resource_type(TOPIC)
+        .with_resource_name(s("t"))
+        .with_configs(vec![
+            AlterableConfig::default().with_name(s("segment.bytes")).with_value(Some(s("2097152"))),
+        ]);
+    let request = AlterConfigsRequest::default().with_resources(vec![resource]);
+    let r: AlterConfigsResponse = c.call(ApiKey::AlterConfigs, 1, &request).await;
+    assert_eq!(r.responses[0].error_code, 0, "{:?}", r.responses[0].error_message);
+    assert_eq!(overrides(&broker), [("segment.bytes".into(), "2097152".into())]);
+
+    // Stored: a restart keeps the new configs.
+    broker.stop().await;
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    assert_eq!(overrides(&broker), [("segment.bytes".into(), "2097152".into())]);
+    broker.stop().await;
+}

@@ -158,6 +158,8 @@ async fn two_members_share_the_work_and_the_survivor_rejoins_alone() {
     let described = describe(&mut a).await;
     assert_eq!((&*described.group_state, described.members.len()), ("Stable", 2));
     assert_eq!(described.authorized_operations, i32::MIN, "not requested");
+    // Each member's host, as Kafka writes it.
+    assert!(described.members.iter().all(|m| &*m.client_host == "/127.0.0.1"), "{described:?}");
     assert_eq!(heartbeat(&mut b, &id_b, 1).await, ResponseError::IllegalGeneration.code());
 
     // b leaves; a is told to rejoin and forms generation 3 alone.

@@ -29,7 +29,7 @@ pub async fn handle(
         member_id: member_id.clone(),
         group_instance_id: request.group_instance_id.map(|s| s.to_string()),
         client_id: header.client_id.as_deref().unwrap_or("").to_owned(),
-        client_host: String::new(),
+        client_host: super::client_host(),
         session_timeout,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout: if version >= 1 {

@@ -21,7 +21,9 @@ use crate::broker::Broker;
 use crate::log::FileSlice;
 use crate::metrics::ApiMetrics;
 
+pub mod alter_configs;
 pub mod api_versions;
+mod config_changes;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
@@ -32,6 +34,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
@@ -86,6 +89,7 @@ registry! {
     CreateTopics: 2..=7 => create_topics,
     DeleteTopics: 1..=6 => delete_topics,
     DescribeConfigs: 1..=4 => describe_configs,
+    AlterConfigs: 0..=2 => alter_configs,
     OffsetCommit: 2..=8 => offset_commit,
     OffsetFetch: 1..=8 => offset_fetch,
     FindCoordinator: 0..=4 => find_coordinator,  // 4 batches keys
@@ -98,7 +102,21 @@ registry! {
     DeleteRecords: 0..=2 => delete_records,
     DeleteGroups: 0..=2 => delete_groups,
     OffsetDelete: 0..=0 => offset_delete,
+    IncrementalAlterConfigs: 0..=1 => incremental_alter_configs,
     DescribeCluster: 0..=1 => describe_cluster,  // 1 names the endpoint type (kafka-python needs it)
+}
+
+tokio::task_local! {
+    /// The client's address, set for each connection's task: what a handler
+    /// reports of who asked (JoinGroup's client host), without every handler
+    /// taking it.
+    pub static PEER: std::net::SocketAddr;
+}
+
+/// The address of the client whose request is being handled, as Kafka writes
+/// a member's client host (`/127.0.0.1`); empty outside a connection's task.
+pub(crate) fn client_host() -> String {
+    PEER.try_with(|peer| format!("/{}", peer.ip())).unwrap_or_default()
 }
 
 /// Runs a handler's blocking part (file system work, fsyncs, reads that may go

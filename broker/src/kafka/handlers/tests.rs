@@ -52,6 +52,7 @@ fn the_advertised_ranges_are_kafka_3_0_s() {
             (ApiKey::CreateTopics, 2, 7),
             (ApiKey::DeleteTopics, 1, 6),
             (ApiKey::DescribeConfigs, 1, 4),
+            (ApiKey::AlterConfigs, 0, 2),
             (ApiKey::OffsetCommit, 2, 8),
             (ApiKey::OffsetFetch, 1, 8),
             (ApiKey::FindCoordinator, 0, 4),
@@ -64,6 +65,7 @@ fn the_advertised_ranges_are_kafka_3_0_s() {
             (ApiKey::DeleteRecords, 0, 2),
             (ApiKey::DeleteGroups, 0, 2),
             (ApiKey::OffsetDelete, 0, 0),
+            (ApiKey::IncrementalAlterConfigs, 0, 1),
             // Kafka 3.0 serves 0 only; 1 names the endpoint type, which
             // kafka-python's describe_cluster reads.
             (ApiKey::DescribeCluster, 0, 1),
