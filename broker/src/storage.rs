@@ -149,6 +149,42 @@ impl Storage {
         Ok(())
     }
 
+    /// Raises a topic's partition count to `partitions` and opens the new
+    /// partitions (the caller checks it is a raise). The registry is written
+    /// first: after a crash before the new directories exist, opening creates
+    /// them as for any partition of a topic.
+    pub fn add_partitions(&self, name: &str, partitions: u32) -> Result<TopicSpec, StorageError> {
+        let mut registry = self.registry.lock();
+        let unknown = || TopicError::UnknownTopic(name.to_owned());
+        let before = registry.get(name).cloned().ok_or_else(unknown)?;
+        let config = self.log_config(&before.configs)?;
+        registry.set_partitions(name, partitions)?;
+        for p in before.partitions..partitions {
+            let dir = partition_dir(&self.dir, name, p);
+            let opened = Partition::open(&dir, config.clone());
+            let partition = match opened {
+                Ok(partition) => Arc::new(partition),
+                Err(source) => {
+                    // Back to what it was, so the topic is as clients last saw it.
+                    let _ = registry.set_partitions(name, before.partitions);
+                    self.drop_partitions_from(name, before.partitions, p);
+                    return Err(StorageError::Partition { dir, source });
+                }
+            };
+            self.flusher.register(&partition);
+            self.partitions.write().insert((name.to_owned(), p), partition);
+        }
+        Ok(registry.get(name).cloned().ok_or_else(unknown)?)
+    }
+
+    /// Forgets partitions `from..to` of a topic opened by a failed `add_partitions`.
+    fn drop_partitions_from(&self, name: &str, from: u32, to: u32) {
+        let mut partitions = self.partitions.write();
+        for p in from..to {
+            partitions.remove(&(name.to_owned(), p));
+        }
+    }
+
     /// What `create_topic` would refuse `spec` for, without creating anything.
     pub fn check_new_topic(&self, spec: &TopicSpec) -> Result<(), StorageError> {
         let registry = self.registry.lock();

@@ -48,6 +48,20 @@ pub enum TopicsError {
     /// (or a log start move) that failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// A partition count that is not more than the topic has (Kafka:
+    /// INVALID_PARTITIONS): partitions are only ever added.
+    #[error(
+        "{topic} has {current} partitions, and {asked} is not more: partitions can only be \
+         added, never removed"
+    )]
+    PartitionsNotAdded {
+        /// The topic.
+        topic: String,
+        /// Its partition count.
+        current: u32,
+        /// The count asked for.
+        asked: u32,
+    },
     /// A negative offset other than the sentinels the request allows.
     #[error("offset {0} is not an offset: use 0 or more, or -1 for the high watermark")]
     BadOffset(i64),
@@ -152,6 +166,42 @@ impl Broker {
             o => u64::try_from(o).map_err(|_| TopicsError::BadOffset(o))?,
         };
         Ok(log.delete_records(offset)?)
+    }
+
+    /// Raises a topic's partition count on a client's request (Kafka's
+    /// CreatePartitions); with `validate_only`, only checks. Records keyed to
+    /// the old partitions stay where they are; new keys spread over all of
+    /// them. Blocks on the registry's fsync.
+    pub fn add_partitions(
+        &self,
+        name: &str,
+        partitions: u32,
+        validate_only: bool,
+    ) -> Result<TopicSpec, TopicsError> {
+        if is_internal(name) {
+            let operation = "add partitions to";
+            return Err(TopicsError::Internal { topic: name.to_owned(), operation });
+        }
+        let spec = self.storage.topic(name).ok_or_else(|| {
+            TopicsError::Storage(StorageError::Topic(crate::topic::TopicError::UnknownTopic(
+                name.to_owned(),
+            )))
+        })?;
+        if partitions <= spec.partitions {
+            return Err(TopicsError::PartitionsNotAdded {
+                topic: name.to_owned(),
+                current: spec.partitions,
+                asked: partitions,
+            });
+        }
+        if partitions > crate::topic::MAX_PARTITIONS {
+            let invalid = crate::topic::TopicError::InvalidPartitions(partitions);
+            return Err(TopicsError::Storage(StorageError::Topic(invalid)));
+        }
+        if validate_only {
+            return Ok(TopicSpec { partitions, ..spec });
+        }
+        Ok(self.storage.add_partitions(name, partitions)?)
     }
 
     /// Deletes a topic and its data on a client's request. Blocks on file removal.

@@ -40,7 +40,8 @@ pub enum TopicCommand {
     #[command(after_help = "Examples:
   weir topic alter orders --config retention.ms=86400000
   weir topic alter orders --config retention.bytes=1073741824 --config segment.bytes=67108864
-  weir topic alter orders --delete-config retention.ms       # back to the default")]
+  weir topic alter orders --delete-config retention.ms       # back to the default
+  weir topic alter orders --partitions 6                     # add partitions (never fewer)")]
     Alter(AlterArgs),
     /// Delete a topic and all its records.
     #[command(after_help = "Example:\n  weir topic delete orders")]
@@ -108,8 +109,12 @@ pub struct AlterArgs {
     pub name: String,
     /// A config entry to set (repeat for more); the others are kept
     #[arg(long = "config", short, value_name = "KEY=VALUE", value_parser = key_value,
-          required_unless_present = "delete_configs")]
+          required_unless_present_any = ["delete_configs", "partitions"])]
     pub configs: Vec<(String, String)>,
+    /// The new partition count: partitions are added (records keep theirs;
+    /// groups rebalance, processors start workers); never fewer
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub partitions: Option<u32>,
     /// A config key to return to its default (repeat for more)
     #[arg(long = "delete-config", short, value_name = "KEY")]
     pub delete_configs: Vec<String>,
@@ -164,6 +169,18 @@ fn run_blocking(args: TopicArgs, global: &GlobalArgs) -> Result<(), CliError> {
             Ok(())
         }
         TopicCommand::Alter(alter) => {
+            if let Some(count) = alter.partitions {
+                let body = json!({ "count": count });
+                let topic: Value =
+                    client.json(Method::Post, &path(&alter.name, "/partitions"), Some(&body))?;
+                if alter.configs.is_empty() && alter.delete_configs.is_empty() {
+                    if format == Format::Json {
+                        return print_json(&topic);
+                    }
+                    println!("altered topic {}: {count} partitions", alter.name);
+                    return Ok(());
+                }
+            }
             let mut changes: BTreeMap<String, Value> =
                 alter.configs.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
             for key in alter.delete_configs {

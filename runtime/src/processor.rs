@@ -62,17 +62,24 @@ pub struct Processor {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     name: String,
     control: Arc<Control>,
     log: Arc<LogBuffer>,
-    /// Each worker's status, by partition.
-    statuses: Vec<Arc<Mutex<PartitionStatus>>>,
+    /// Where the workers read and commit.
+    store: Arc<dyn LogStore>,
+    /// Each worker's status, by partition; grows with `grow`.
+    statuses: Mutex<Vec<Arc<Mutex<PartitionStatus>>>>,
     /// The workers' threads, taken by `stop`.
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Module swaps so far.
     upgrades: Mutex<u64>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("name", &self.name).finish_non_exhaustive()
+    }
 }
 
 impl Processor {
@@ -107,19 +114,42 @@ impl Processor {
             }),
             changed: Condvar::new(),
         });
-        let statuses: Vec<_> =
-            (0..partitions).map(|p| Arc::new(Mutex::new(PartitionStatus::new(p)))).collect();
         // Written before any worker runs, so it is the first line of this start.
         let how = if paused { ", paused" } else { "" };
         log.write(None, LogLevel::Info, &format!("started with {partitions} workers{how}"));
-        let mut threads = Vec::new();
-        for (partition, status) in statuses.iter().enumerate() {
+        let processor = Processor {
+            inner: Arc::new(Inner {
+                name,
+                control,
+                log,
+                store,
+                statuses: Mutex::new(Vec::new()),
+                threads: Mutex::new(Vec::new()),
+                upgrades: Mutex::new(0),
+            }),
+        };
+        processor.spawn_workers(partitions)?;
+        Ok(processor)
+    }
+
+    /// Starts the workers of partition indexes from the current count up to
+    /// `partitions`.
+    fn spawn_workers(&self, partitions: u32) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let mut statuses = inner.statuses.lock();
+        let mut threads = inner.threads.lock();
+        // Under the threads' lock: `stop` sets the flag, then takes the threads.
+        if inner.control.stopping() {
+            return Ok(());
+        }
+        for partition in statuses.len() as u32..partitions {
+            let status = Arc::new(Mutex::new(PartitionStatus::new(partition)));
             let worker = Worker::new(
-                partition as u32,
-                Arc::clone(&control),
-                Arc::clone(&store),
-                Arc::clone(&log),
-                Arc::clone(status),
+                partition,
+                Arc::clone(&inner.control),
+                Arc::clone(&inner.store),
+                Arc::clone(&inner.log),
+                Arc::clone(&status),
             );
             let thread = std::thread::Builder::new()
                 .name(format!("weir-proc-{partition}"))
@@ -127,18 +157,38 @@ impl Processor {
                 .map_err(|e| {
                     StoreError::Unavailable(format!("cannot start a worker thread: {e}"))
                 })?;
+            statuses.push(status);
             threads.push(thread);
         }
-        Ok(Processor {
-            inner: Arc::new(Inner {
-                name,
-                control,
-                log,
-                statuses,
-                threads: Mutex::new(threads),
-                upgrades: Mutex::new(0),
-            }),
-        })
+        Ok(())
+    }
+
+    /// Writes a line to the processor's log, not of any one worker.
+    pub fn note(&self, level: LogLevel, message: &str) {
+        self.inner.log.write(None, level, message);
+    }
+
+    /// The number of workers (partition indexes) it runs.
+    pub fn partitions(&self) -> u32 {
+        self.inner.statuses.lock().len() as u32
+    }
+
+    /// Starts workers for the partition indexes a topic it reads gained, up to
+    /// `partitions` (the inputs' new count; the caller has made the state
+    /// changelog's partitions for them). False if it already had as many, or
+    /// is stopping.
+    pub fn grow(&self, partitions: u32) -> Result<bool, StoreError> {
+        let had = self.partitions();
+        if partitions <= had || self.inner.control.stopping() {
+            return Ok(false);
+        }
+        self.spawn_workers(partitions)?;
+        let message = format!(
+            "its inputs have {partitions} partitions now: started workers {had} to {}",
+            partitions - 1
+        );
+        self.inner.log.write(None, LogLevel::Info, &message);
+        Ok(true)
     }
 
     /// The processor's name.
@@ -158,7 +208,7 @@ impl Processor {
             (wanted.paused, wanted.stop, wanted.module.digest().to_string())
         };
         let partitions: Vec<PartitionStatus> =
-            self.inner.statuses.iter().map(|s| s.lock().clone()).collect();
+            self.inner.statuses.lock().iter().map(|s| s.lock().clone()).collect();
         let degraded = partitions.iter().any(|p| {
             matches!(p.state, WorkerState::Paused(Some(_)) | WorkerState::Stopped(Some(_)))
         });

@@ -111,9 +111,9 @@ impl From<TopicsError> for ApiError {
                 "the partition is closed: the broker is shutting down",
             ),
             TopicsError::Append(_) => broker_fault("appending the records"),
-            TopicsError::Read(ReadError::OffsetOutOfRange { .. }) | TopicsError::BadOffset(_) => {
-                ApiError::bad_request(message)
-            }
+            TopicsError::Read(ReadError::OffsetOutOfRange { .. })
+            | TopicsError::BadOffset(_)
+            | TopicsError::PartitionsNotAdded { .. } => ApiError::bad_request(message),
             TopicsError::Read(_) => broker_fault("moving the log start"),
             TopicsError::Storage(_) => broker_fault("updating the topic"),
         }

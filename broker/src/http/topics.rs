@@ -9,6 +9,7 @@
 //! | `PATCH /v1/topics/{name}/configs` | `{"retention.ms": "3600000", ...}`      | 200, `Topic`   |
 //! | `DELETE /v1/topics/{name}`        |                                         | 204            |
 //! | `POST /v1/topics/{name}/delete-records` | `{"offsets": {"0": 42, "1": -1}}` | 200, `Topic`   |
+//! | `POST /v1/topics/{name}/partitions` | `{"count": 6}`                       | 200, `Topic`   |
 //!
 //! A `Topic` is its name, whether it is internal, and each partition's log start
 //! offset, high watermark, size in bytes and segment count; a single topic (not
@@ -113,7 +114,46 @@ pub fn routes() -> Vec<Route> {
         }))
         .json(200, "The topic with its new log start offsets", topic(true))
         .errors(&[400, 403, 404, 415]),
+        Route::post(
+            "/v1/topics/{name}/partitions",
+            add_partitions,
+            "addPartitions",
+            "Add partitions to a topic",
+        )
+        .describe(
+            "Raises the partition count to `count`, as Kafka's CreatePartitions: records keep \
+             their partitions, new keys spread over all of them, consumer groups rebalance and \
+             processors start workers for the new ones. Partitions are never removed.",
+        )
+        .body(json!({
+            "type": "object",
+            "required": ["count"],
+            "properties": { "count": { "type": "integer", "minimum": 1 } },
+        }))
+        .json(200, "The topic with its partitions", topic(true))
+        .errors(&[400, 403, 404, 415]),
     ]
+}
+
+/// The body of an add-partitions request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddPartitionsBody {
+    /// The new partition count.
+    count: u32,
+}
+
+async fn add_partitions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<AddPartitionsBody>,
+) -> Result<axum::Json<TopicView>, ApiError> {
+    let broker = Arc::clone(&state.broker);
+    let topic = name.clone();
+    let spec =
+        blocking("adding partitions", move || broker.add_partitions(&topic, body.count, false))
+            .await?;
+    Ok(axum::Json(view(&state.broker, &spec, true)))
 }
 
 /// The body of a delete-records request.

@@ -130,6 +130,7 @@ impl ErrorCode for TopicsError {
             TopicsError::Append(e) => e.response_error(),
             TopicsError::Read(e) => e.response_error(),
             TopicsError::BadOffset(_) => ResponseError::OffsetOutOfRange,
+            TopicsError::PartitionsNotAdded { .. } => ResponseError::InvalidPartitions,
             TopicsError::Storage(e) => e.response_error(),
         }
     }

@@ -43,6 +43,7 @@ use crate::topic::{TopicError, TopicSpec, is_internal};
 
 pub mod deployment;
 mod error;
+mod grow;
 pub mod logs;
 pub mod store;
 
@@ -184,11 +185,21 @@ impl Processors {
         let module = self.runtime.compile(&wasm).map_err(|e| e.to_string())?;
         let manifest = record.manifest.clone();
         let state = state_topic(name);
-        if self.broker.storage.topic(&state).is_none() {
-            let partitions =
-                self.store.partitions(&manifest.inputs[0]).map_err(|e| e.to_string())?;
-            store::create_state_topic(&self.broker.storage, name, partitions)
-                .map_err(|e| format!("recreating {state}: {e}"))?;
+        let partitions = self.store.partitions(&manifest.inputs[0]).map_err(|e| e.to_string())?;
+        match self.broker.storage.topic(&state) {
+            None => {
+                store::create_state_topic(&self.broker.storage, name, partitions)
+                    .map_err(|e| format!("recreating {state}: {e}"))?;
+            }
+            // Its input gained partitions while it was down (or before the
+            // changelog's grew): one changelog partition per input partition.
+            Some(spec) if spec.partitions < partitions => {
+                self.broker
+                    .storage
+                    .add_partitions(&state, partitions)
+                    .map_err(|e| format!("adding partitions to {state}: {e}"))?;
+            }
+            Some(_) => {}
         }
         self.store.register(name, &manifest.inputs);
         let store: Arc<dyn LogStore> = self.store.clone();
@@ -435,11 +446,14 @@ impl Processors {
     /// `__weir_logs` every `SHIP_EVERY`, until `shutdown` (or drop).
     fn start_shipper(&self) {
         let (logs, deployments) = (Arc::clone(&self.logs), Arc::clone(&self.deployments));
+        let broker = Arc::clone(&self.broker);
         let stop = Arc::clone(&self.shipper_stop);
         let spawned =
             std::thread::Builder::new().name("weir-log-shipper".into()).spawn(move || {
+                let mut uneven = grow::Uneven::default();
                 while !stop.wait(logs::SHIP_EVERY) {
                     ship_all(&logs, &deployments);
+                    grow::grow_all(&broker, &deployments, &mut uneven);
                 }
             });
         match spawned {

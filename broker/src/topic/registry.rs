@@ -111,6 +111,21 @@ impl TopicRegistry {
         Ok(spec)
     }
 
+    /// Raises a topic's partition count to `partitions` (never lowers it: the
+    /// caller checks). Creating the new partitions' data is the caller's job.
+    pub fn set_partitions(&mut self, name: &str, partitions: u32) -> Result<(), TopicError> {
+        let current = self.topics.get(name).ok_or_else(|| unknown(name))?;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(TopicError::InvalidPartitions(partitions));
+        }
+        let grown = TopicSpec { partitions, ..current.clone() };
+        let topics = self.topics.values().map(|t| if t.name == name { &grown } else { t });
+        write_topics(&self.dir, topics)?;
+        tracing::info!(topic = %name, partitions, "added partitions");
+        self.topics.insert(grown.name.clone(), grown);
+        Ok(())
+    }
+
     /// The topic called `name`, if any.
     pub fn get(&self, name: &str) -> Option<&TopicSpec> {
         self.topics.get(name)

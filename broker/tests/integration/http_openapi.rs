@@ -59,6 +59,7 @@ fn the_document_and_the_router_agree() {
         "DELETE /v1/topics/{name}",
         "PATCH /v1/topics/{name}/configs",
         "POST /v1/topics/{name}/delete-records",
+        "POST /v1/topics/{name}/partitions",
         "POST /v1/topics/{name}/records",
         "GET /v1/topics/{name}/partitions/{partition}/records",
         "GET /v1/groups",

@@ -443,3 +443,133 @@ async fn topic_configs_are_altered_incrementally_or_replaced_and_bad_values_refu
     assert_eq!(overrides(&broker), [("segment.bytes".into(), "2097152".into())]);
     broker.stop().await;
 }
+
+#[tokio::test]
+async fn create_topics_takes_a_replica_assignment_one_broker_can_hold() {
+    use kafka_protocol::messages::create_topics_request::{
+        CreatableReplicaAssignment, CreatableTopic,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let metadata: MetadataResponse =
+        c.call(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(Some(vec![]))).await;
+    let me = metadata.brokers[0].node_id;
+    let assignment = |partitions: &[i32], brokers: &[i32]| {
+        partitions
+            .iter()
+            .map(|p| {
+                CreatableReplicaAssignment::default()
+                    .with_partition_index(*p)
+                    .with_broker_ids(brokers.iter().map(|b| BrokerId(*b)).collect())
+            })
+            .collect::<Vec<_>>()
+    };
+    let create = |name: &str, count: i32, factor: i16, assignments| {
+        CreatableTopic::default()
+            .with_name(TopicName(s(name)))
+            .with_num_partitions(count)
+            .with_replication_factor(factor)
+            .with_assignments(assignments)
+    };
+    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        create("assigned", -1, -1, assignment(&[1, 0, 2], &[me.0])),
+        create("elsewhere", -1, -1, assignment(&[0], &[me.0 + 1])),
+        create("gap", -1, -1, assignment(&[0, 2], &[me.0])),
+        create("both", 3, -1, assignment(&[0], &[me.0])),
+    ]);
+    let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 5, &request).await;
+    let codes: Vec<(&str, i16, i32)> =
+        r.topics.iter().map(|t| (&*t.name.0, t.error_code, t.num_partitions)).collect();
+    let invalid = ResponseError::InvalidReplicaAssignment.code();
+    assert_eq!(
+        codes,
+        [
+            ("assigned", 0, 3),
+            ("elsewhere", invalid, -1),
+            ("gap", invalid, -1),
+            ("both", ResponseError::InvalidRequest.code(), -1)
+        ]
+    );
+    assert!(r.topics[1].error_message.as_deref().unwrap().contains("broker"));
+    assert_eq!(broker.storage.topic("assigned").unwrap().partitions, 3);
+    assert!(broker.storage.topic("gap").is_none());
+    broker.stop().await;
+}
+
+/// CreatePartitions of one topic: (code, message).
+async fn create_partitions(
+    c: &mut RawClient,
+    topic: &str,
+    count: i32,
+    assignments: Option<Vec<Vec<i32>>>,
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::create_partitions_request::{
+        CreatePartitionsAssignment, CreatePartitionsTopic,
+    };
+    let assignments = assignments.map(|a| {
+        a.into_iter()
+            .map(|brokers| {
+                CreatePartitionsAssignment::default()
+                    .with_broker_ids(brokers.into_iter().map(BrokerId).collect())
+            })
+            .collect()
+    });
+    let request = CreatePartitionsRequest::default()
+        .with_timeout_ms(5_000)
+        .with_validate_only(validate_only)
+        .with_topics(vec![
+            CreatePartitionsTopic::default()
+                .with_name(TopicName(s(topic)))
+                .with_count(count)
+                .with_assignments(assignments),
+        ]);
+    let r: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &request).await;
+    (r.results[0].error_code, r.results[0].error_message.as_ref().map(|m| m.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_added_never_removed_and_hold_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    let spec = TopicSpec { name: "grows".into(), partitions: 2, configs: BTreeMap::new() };
+    broker.storage.create_topic(spec).unwrap();
+    let mut c = RawClient::connect(broker.addr).await;
+    let invalid = ResponseError::InvalidPartitions.code();
+    let count = |broker: &TestBroker| broker.storage.topic("grows").unwrap().partitions;
+
+    assert_eq!(create_partitions(&mut c, "grows", 5, None, true).await, (0, None));
+    assert_eq!(count(&broker), 2, "validate only");
+    assert_eq!(
+        create_partitions(&mut c, "grows", 4, Some(vec![vec![0], vec![0]]), false).await,
+        (0, None)
+    );
+    assert_eq!(count(&broker), 4);
+    assert!(broker.storage.partition("grows", 3).is_some());
+    let (code, message) = create_partitions(&mut c, "grows", 3, None, false).await;
+    assert_eq!(code, invalid);
+    assert!(message.unwrap().contains("never removed"));
+    assert_eq!(create_partitions(&mut c, "grows", 4, None, false).await.0, invalid);
+    let wrong = create_partitions(&mut c, "grows", 5, Some(vec![vec![7]]), false).await;
+    assert_eq!(wrong.0, ResponseError::InvalidReplicaAssignment.code());
+    let short = create_partitions(&mut c, "grows", 6, Some(vec![vec![0]]), false).await;
+    assert_eq!(short.0, ResponseError::InvalidReplicaAssignment.code());
+    let unknown = create_partitions(&mut c, "nope", 3, None, false).await;
+    assert_eq!(unknown.0, ResponseError::UnknownTopicOrPartition.code());
+    let internal = create_partitions(&mut c, "__consumer_offsets", 3, None, false).await;
+    assert_eq!(internal.0, ResponseError::InvalidTopicException.code());
+    // Metadata shows the new partitions at once.
+    let topic = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+        .with_name(Some(TopicName(s("grows"))));
+    let metadata: MetadataResponse = c
+        .call(ApiKey::Metadata, 9, &MetadataRequest::default().with_topics(Some(vec![topic])))
+        .await;
+    assert_eq!(metadata.topics[0].partitions.len(), 4);
+
+    broker.stop().await;
+    let broker = TestBroker::start(dir.path(), BrokerOptions::default()).await;
+    assert_eq!(count(&broker), 4);
+    assert!(broker.storage.partition("grows", 3).is_some());
+    broker.stop().await;
+}

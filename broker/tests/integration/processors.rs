@@ -80,7 +80,7 @@ impl Node {
     }
 
     /// Appends keyed values to a partition as one batch, as a producer would.
-    fn append(&self, topic: &str, partition: u32, records: &[(&[u8], &[u8])]) {
+    pub(crate) fn append(&self, topic: &str, partition: u32, records: &[(&[u8], &[u8])]) {
         let mut batch = BatchBuilder::new(0, Compression::None);
         for (key, value) in records {
             batch.push(1_700_000_000_000, Some(key), Some(value), &[]);
@@ -466,5 +466,38 @@ async fn bad_deployments_are_refused_and_leave_nothing_behind() {
 
     node.processors.shutdown();
     assert_eq!(node.processors.pause("a").unwrap_err().status_code(), 503);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_processor_starts_workers_when_its_input_gains_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(dir.path()).await;
+    node.create("in", 2);
+    node.create("out", 1);
+    node.deploy(manifest("pass", "in", &["out"], &[("output", "out")]), wasm::PASSTHROUGH)
+        .await
+        .unwrap();
+    node.append("in", 1, &[(b"k", b"before")]);
+    node.wait_for("out", 1).await;
+
+    // Two more partitions, as CreatePartitions adds them; records on them are
+    // processed without a restart, and the changelog has a partition for each.
+    node.broker.broker.add_partitions("in", 4, false).unwrap();
+    node.append("in", 3, &[(b"k", b"on-3")]);
+    node.append("in", 2, &[(b"k", b"on-2")]);
+    node.wait_for("out", 3).await;
+    let values: BTreeSet<Bytes> = node.records("out").into_iter().filter_map(|r| r.value).collect();
+    let want: BTreeSet<Bytes> =
+        ["before", "on-3", "on-2"].map(|v| Bytes::from(v.as_bytes())).into();
+    assert_eq!(values, want);
+    assert_eq!(node.processors.get("pass").unwrap().status.partitions.len(), 4);
+    assert_eq!(node.broker.storage.topic(&state_topic("pass")).unwrap().partitions, 4);
+    node.stop().await;
+
+    // After a restart it runs four workers from their committed offsets.
+    let node = Node::start(dir.path()).await;
+    node.append("in", 3, &[(b"k", b"after")]);
+    node.wait_for("out", 4).await;
     node.stop().await;
 }

@@ -103,6 +103,14 @@ fn topics_through_the_cli() {
     let out = server.run(&["topic", "delete-records", "orders"], 2);
     assert!(out.stderr.contains("--before"), "{out:#?}");
 
+    // Adding partitions: more is taken, fewer refused with why.
+    let out = server.run(&["topic", "alter", "audit", "--partitions", "3"], 0);
+    assert_eq!(out.stdout.trim(), "altered topic audit: 3 partitions");
+    let topic = server.run(&["topic", "describe", "audit", "--output", "json"], 0).json();
+    assert_eq!(topic["partitions"].as_array().map(Vec::len), Some(3));
+    let out = server.run(&["topic", "alter", "audit", "--partitions", "2"], 1);
+    assert!(out.stderr.contains("never removed"), "{out:#?}");
+
     let out = server.run(&["topic", "delete", "audit"], 0);
     assert_eq!(out.stdout.trim(), "deleted topic audit");
     for args in [

@@ -2,7 +2,10 @@
 //! a replication factor of 1 (-1: the default; there is one broker), and config
 //! overrides, created (or only validated) by `Broker::create_topic`, as the HTTP
 //! API creates them. Names starting with `__` are reserved for internal topics,
-//! which only the broker creates.
+//! which only the broker creates. A manual replica assignment is taken when it
+//! is what one broker can hold: partitions 0 to n-1, each on this broker alone
+//! (then the count and factor must be -1, as Kafka requires); anything else is
+//! INVALID_REPLICA_ASSIGNMENT with what is wrong.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,12 +57,11 @@ fn answer(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsRes
                     ),
                 );
             }
-            if !topic.assignments.is_empty() {
-                return fail(
-                    ResponseError::InvalidRequest,
-                    "manual replica assignment is not supported".into(),
-                );
-            }
+            let partitions = match assigned(broker, &topic) {
+                Ok(Some(count)) => count,
+                Ok(None) => partitions,
+                Err((code, message)) => return fail(code, message),
+            };
             let Ok(partitions) = u32::try_from(partitions) else {
                 return fail(
                     ResponseError::InvalidPartitions,
@@ -82,6 +84,49 @@ fn answer(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsRes
         })
         .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// The partition count a manual replica assignment gives (None without one),
+/// or why one broker cannot hold it.
+fn assigned(
+    broker: &Broker,
+    topic: &kafka_protocol::messages::create_topics_request::CreatableTopic,
+) -> Result<Option<i64>, (ResponseError, String)> {
+    if topic.assignments.is_empty() {
+        return Ok(None);
+    }
+    if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        return Err((
+            ResponseError::InvalidRequest,
+            "a replica assignment was given with a partition count or replication factor: \
+             set those to -1, the assignment says them"
+                .into(),
+        ));
+    }
+    let node = broker.options.node_id;
+    let mut indexes: Vec<i32> = Vec::new();
+    for a in &topic.assignments {
+        let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
+        if replicas != [node] {
+            return Err((
+                ResponseError::InvalidReplicaAssignment,
+                format!(
+                    "partition {} is assigned to brokers {replicas:?}: this cluster is broker \
+                     {node} alone, so each partition is on [{node}]",
+                    a.partition_index
+                ),
+            ));
+        }
+        indexes.push(a.partition_index);
+    }
+    indexes.sort_unstable();
+    if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            format!("the assignment names partitions {indexes:?}: give each of 0 to n-1 once"),
+        ));
+    }
+    Ok(Some(indexes.len() as i64))
 }
 
 impl ErrorCodes for CreateTopicsResponse {

@@ -24,6 +24,7 @@ use crate::metrics::ApiMetrics;
 pub mod alter_configs;
 pub mod api_versions;
 mod config_changes;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
@@ -100,6 +101,7 @@ registry! {
     DescribeGroups: 0..=5 => describe_groups,
     ListGroups: 0..=4 => list_groups,
     DeleteRecords: 0..=2 => delete_records,
+    CreatePartitions: 0..=3 => create_partitions,
     DeleteGroups: 0..=2 => delete_groups,
     OffsetDelete: 0..=0 => offset_delete,
     IncrementalAlterConfigs: 0..=1 => incremental_alter_configs,

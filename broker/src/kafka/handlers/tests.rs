@@ -63,6 +63,7 @@ fn the_advertised_ranges_are_kafka_3_0_s() {
             (ApiKey::DescribeGroups, 0, 5),
             (ApiKey::ListGroups, 0, 4),
             (ApiKey::DeleteRecords, 0, 2),
+            (ApiKey::CreatePartitions, 0, 3),
             (ApiKey::DeleteGroups, 0, 2),
             (ApiKey::OffsetDelete, 0, 0),
             (ApiKey::IncrementalAlterConfigs, 0, 1),

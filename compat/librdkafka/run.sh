@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# librdkafka's own test suite against a real `weir serve`, in full mode (no -Q).
+#
+# The suite ships inside the rdkafka-sys crate the workspace already depends on
+# (its bundled librdkafka/, tests/ included): this copies it to
+# target/librdkafka-suite once, builds the library and tests/test-runner there
+# (about a minute on two cores; nothing is downloaded), starts weir serve on
+# 127.0.0.1:0 with a fresh data directory, and runs every test but those listed
+# in compat/librdkafka/excluded.txt (each with the reason). It prints the
+# runner's summary and the counts, and exits non-zero if any test failed.
+#
+#   compat/librdkafka/run.sh                 # the whole suite
+#   TESTS=0081 compat/librdkafka/run.sh      # one test (the runner's TESTS)
+#
+# WEIR_BIN names the weir binary (default target/debug/weir); RDK_PARALLEL the
+# tests run at once (default 4).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+suite="$root/target/librdkafka-suite"
+weir="${WEIR_BIN:-$root/target/debug/weir}"
+
+if [ ! -x "$suite/tests/test-runner" ]; then
+    echo "== building librdkafka's test runner from the rdkafka-sys crate's sources"
+    manifest=$(cd "$root" && cargo metadata --format-version 1 | python3 -c '
+import json, sys
+packages = json.load(sys.stdin)["packages"]
+print(next(p["manifest_path"] for p in packages if p["name"] == "rdkafka-sys"))')
+    rm -rf "$suite"
+    mkdir -p "$suite"
+    cp -r "$(dirname "$manifest")/librdkafka/." "$suite/"
+    (
+        cd "$suite"
+        ./configure --disable-ssl --disable-gssapi --disable-sasl --disable-curl \
+            --disable-zstd --disable-lz4-ext >configure.log 2>&1
+        make -j2 libs >make.log 2>&1
+        make -C tests -j2 build >tests-build.log 2>&1
+    ) || { echo "building failed: see $suite/*.log" >&2; exit 1; }
+fi
+
+work=$(mktemp -d)
+# Four partitions by default, as the clusters the suite is written for (trivup).
+"$weir" serve --data-dir "$work/data" --kafka-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+    --default-partitions 4 \
+    >"$work/weir.out" 2>"$work/weir.log" &
+weir_pid=$!
+cleanup() {
+    kill "$weir_pid" 2>/dev/null || true
+    wait "$weir_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+addr=
+for _ in $(seq 1 300); do
+    addr=$(sed -n 's/^kafka listening on //p' "$work/weir.out" | head -1)
+    [ -n "$addr" ] && break
+    kill -0 "$weir_pid" 2>/dev/null || { cat "$work/weir.log" >&2; exit 1; }
+    sleep 0.1
+done
+[ -n "$addr" ] || { echo "weir serve did not start: see $work/weir.log" >&2; exit 1; }
+echo "== weir serve on $addr"
+printf 'metadata.broker.list=%s\n' "$addr" >"$work/test.conf"
+
+skip=$(grep -v '^\s*#' "$here/excluded.txt" | awk 'NF {print $1}' | paste -sd, -)
+log="$suite/last-run.log"
+cd "$suite/tests"
+status=0
+# A write to a socket the broker closed must be an error, not a SIGPIPE that
+# kills the whole runner: the runner inherits the ignored signal.
+trap '' PIPE
+RDKAFKA_TEST_CONF="$work/test.conf" TEST_KAFKA_VERSION=3.0.0 TESTS_SKIP="$skip" \
+    LD_LIBRARY_PATH=../src:../src-cpp ./test-runner "-p${RDK_PARALLEL:-4}" \
+    >"$log" 2>&1 || status=$?
+trap - PIPE
+summary=$(sed 's/\x1b\[[0-9;]*m//g; s/(B//g' "$log" | sed -n '/SUMMARY/,$p')
+echo "$summary"
+passed=$(echo "$summary" | grep -c 'PASSED |' || true)
+failed=$(echo "$summary" | grep -c 'FAILED |' || true)
+skipped=$(echo "$summary" | grep -c 'SKIPPED |' || true)
+excluded=$(grep -v '^\s*#' "$here/excluded.txt" | awk 'NF' | wc -l)
+echo "== librdkafka suite: $passed passed (with <MAIN>), $failed failed, $skipped skipped by the runner, $excluded excluded (excluded.txt)"
+if [ "$status" -ne 0 ]; then
+    echo "== the runner exited with $status; its output: $log" >&2
+    tail -40 "$log" >&2
+    echo "== weir's log tail" >&2
+    tail -30 "$work/weir.log" >&2
+fi
+exit "$status"
