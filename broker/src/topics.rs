@@ -121,6 +121,15 @@ pub fn offset_at(partition: &Partition, position: Position) -> Result<u64, ReadE
     })
 }
 
+/// Clients may read internal topics, never change them: `operation` (a verb
+/// such as `alter`) on `topic` is refused if it is one.
+fn refuse_internal(topic: &str, operation: &'static str) -> Result<(), TopicsError> {
+    match is_internal(topic) {
+        true => Err(TopicsError::Internal { topic: topic.to_owned(), operation }),
+        false => Ok(()),
+    }
+}
+
 impl Broker {
     /// Creates a topic on a client's request (or, with `validate_only`, checks
     /// everything creating it would check, and creates nothing). Returns the topic
@@ -157,10 +166,7 @@ impl Broker {
                 partition: partition.into(),
             });
         };
-        if is_internal(topic) {
-            let operation = "delete records of";
-            return Err(TopicsError::Internal { topic: topic.to_owned(), operation });
-        }
+        refuse_internal(topic, "delete records of")?;
         let offset = match offset {
             -1 => log.high_watermark(),
             o => u64::try_from(o).map_err(|_| TopicsError::BadOffset(o))?,
@@ -178,10 +184,7 @@ impl Broker {
         partitions: u32,
         validate_only: bool,
     ) -> Result<TopicSpec, TopicsError> {
-        if is_internal(name) {
-            let operation = "add partitions to";
-            return Err(TopicsError::Internal { topic: name.to_owned(), operation });
-        }
+        refuse_internal(name, "add partitions to")?;
         let spec = self.storage.topic(name).ok_or_else(|| {
             TopicsError::Storage(StorageError::Topic(crate::topic::TopicError::UnknownTopic(
                 name.to_owned(),
@@ -206,9 +209,7 @@ impl Broker {
 
     /// Deletes a topic and its data on a client's request. Blocks on file removal.
     pub fn delete_topic(&self, name: &str) -> Result<(), TopicsError> {
-        if is_internal(name) {
-            return Err(TopicsError::Internal { topic: name.to_owned(), operation: "delete" });
-        }
+        refuse_internal(name, "delete")?;
         Ok(self.storage.delete_topic(name)?)
     }
 
@@ -221,9 +222,7 @@ impl Broker {
         name: &str,
         changes: &BTreeMap<String, Option<String>>,
     ) -> Result<TopicSpec, TopicsError> {
-        if is_internal(name) {
-            return Err(TopicsError::Internal { topic: name.to_owned(), operation: "alter" });
-        }
+        refuse_internal(name, "alter")?;
         Ok(self.storage.update_topic_configs(name, changes)?)
     }
 
@@ -234,9 +233,7 @@ impl Broker {
         name: &str,
         changes: &BTreeMap<String, Option<String>>,
     ) -> Result<TopicSpec, TopicsError> {
-        if is_internal(name) {
-            return Err(TopicsError::Internal { topic: name.to_owned(), operation: "alter" });
-        }
+        refuse_internal(name, "alter")?;
         Ok(self.storage.check_topic_configs(name, changes)?)
     }
 

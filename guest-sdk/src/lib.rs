@@ -77,6 +77,8 @@ mod keys;
 #[cfg(target_arch = "wasm32")]
 mod outbox;
 mod record;
+#[cfg(test)]
+mod test_rng;
 pub mod testing;
 mod timer;
 #[cfg(feature = "json")]

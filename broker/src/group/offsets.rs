@@ -163,20 +163,7 @@ impl OffsetStore {
             Some(offsets) => offsets.keys().cloned().collect(),
             None => return Ok(0),
         };
-        let mut builder = BatchBuilder::new(0, Compression::None);
-        for tp in &keys {
-            let key = encode_key(group, tp).map_err(|_| GroupError::InvalidGroupId)?;
-            builder.push(now_ms, Some(&key), None, &[]);
-        }
-        self.append(builder, |committed| {
-            if let Some(offsets) = committed.get_mut(group) {
-                keys.iter().for_each(|tp| drop(offsets.remove(tp)));
-                if offsets.is_empty() {
-                    committed.remove(group);
-                }
-            }
-        })?;
-        Ok(keys.len())
+        self.tombstone(group, keys, now_ms)
     }
 
     /// Deletes the offsets of `group` for `partitions` with tombstones (those it
@@ -193,6 +180,16 @@ impl OffsetStore {
             }
             None => return Ok(0),
         };
+        self.tombstone(group, keys, now_ms)
+    }
+
+    /// Deletes `keys` of `group` with one batch of tombstones; returns how many.
+    fn tombstone(
+        &self,
+        group: &str,
+        keys: Vec<TopicPartition>,
+        now_ms: i64,
+    ) -> Result<usize, GroupError> {
         if keys.is_empty() {
             return Ok(0);
         }

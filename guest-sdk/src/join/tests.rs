@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Joined, Pair, Side, StreamJoin, Table};
 use crate::Record;
+use crate::test_rng::Rng;
 use crate::testing::TestContext;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -94,18 +95,6 @@ fn records_behind_the_watermark_are_late_and_old_records_leave_the_state() {
         .collect();
     assert_eq!(kept.len(), 1, "only the record at 20 s: {kept:?}");
     assert_eq!(test.state().keys().filter(|k| k.starts_with(b"__weir/join/j/x/")).count(), 1);
-}
-
-/// A small deterministic generator (xorshift), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 #[test]

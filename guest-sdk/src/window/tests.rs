@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Added, Closed, Late, Windows};
+use crate::test_rng::Rng;
 use crate::testing::TestContext;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -159,18 +160,6 @@ fn bad_windows_are_refused_with_what_to_change() {
     assert!(message(Windows::tumbling("t", Duration::ZERO)).contains("at least 1 ms"));
     assert!(message(Windows::session("a/b", SECOND)).contains("without '/'"));
     assert!(message(Windows::session("", SECOND)).contains("non-empty"));
-}
-
-/// A small deterministic generator (xorshift), so failures replay.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Records with timestamps that mostly advance but jump back by up to `disorder`

@@ -6,7 +6,9 @@
 //! their epoch themselves or take the new id. Transactions are not supported
 //! yet: a transactional id is refused with UNSUPPORTED_VERSION, what Kafka
 //! answers for a feature the broker has switched off (as for KIP-848's consumer
-//! groups when disabled), and the broker logs why. (It used to be
+//! groups when disabled), and the broker logs why, once per id. Java producers
+//! fail at once; librdkafka retries until `init_transactions` times out, then
+//! reports "Broker: API version not supported". (It used to be
 //! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which sends users looking for an ACL
 //! problem that is not there.) An empty transactional id gets INVALID_REQUEST,
 //! as from Kafka.
@@ -32,12 +34,18 @@ pub async fn handle(
     match request.transactional_id {
         Some(id) if id.0.is_empty() => return refused(ResponseError::InvalidRequest),
         Some(id) => {
-            warn!(
-                transactional_id = %&*id.0,
-                "InitProducerId refused with UNSUPPORTED_VERSION: this broker does not support \
-                 transactions yet; use an idempotent producer (enable.idempotence) without \
-                 transactional.id"
-            );
+            // librdkafka retries every half second until init_transactions times
+            // out: say it once per transactional id, then quietly.
+            if first_refusal(&id.0) {
+                warn!(
+                    transactional_id = %&*id.0,
+                    "InitProducerId refused with UNSUPPORTED_VERSION: this broker does not \
+                     support transactions yet; use an idempotent producer (enable.idempotence) \
+                     without transactional.id"
+                );
+            } else {
+                debug!(transactional_id = %&*id.0, "InitProducerId refused again");
+            }
             return refused(ResponseError::UnsupportedVersion);
         }
         None => {}
@@ -59,6 +67,17 @@ pub async fn handle(
             refused(ResponseError::UnknownServerError)
         }
     }
+}
+
+/// True the first time `id` is refused (of the last 1,000 ids refused).
+fn first_refusal(id: &str) -> bool {
+    static SEEN: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let mut seen = SEEN.get_or_init(Default::default).lock();
+    if seen.len() >= 1_000 {
+        seen.clear();
+    }
+    seen.insert(id.to_owned())
 }
 
 fn refused(code: ResponseError) -> InitProducerIdResponse {
