@@ -161,3 +161,23 @@ def test_aiokafka_offsets_for_times(weir_with_times):
             await consumer.stop()
 
     asyncio.run(asyncio.wait_for(check(), 60))
+
+
+def test_confluent_kafka_list_offsets_max_timestamp(weir):
+    """ListOffsets v7: the record with the largest timestamp (KIP-734)."""
+    from confluent_kafka import Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, OffsetSpec
+
+    from helpers import create_topic
+
+    create_topic(weir.addr, "stamped", 1)
+    producer = Producer({"bootstrap.servers": weir.addr})
+    for i, ts in enumerate([1_000, 5_000, 3_000, 5_000, 2_000]):
+        producer.produce("stamped", value=f"v{i}".encode(), partition=0, timestamp=1_700_000_000_000 + ts)
+    assert producer.flush(20) == 0
+    admin = AdminClient({"bootstrap.servers": weir.addr})
+    tp = TopicPartition("stamped", 0)
+    result = admin.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(timeout=20)
+    assert (result.offset, result.timestamp) == (1, 1_700_000_005_000)
+    earliest = admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(timeout=20)
+    assert earliest.offset == 0

@@ -790,6 +790,7 @@ impl Partition {
 }
 
 mod log_start;
+mod max_timestamp;
 pub use log_start::LOG_START_FILE;
 
 #[cfg(test)]

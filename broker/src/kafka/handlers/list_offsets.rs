@@ -1,5 +1,6 @@
 //! ListOffsets (key 2): the earliest offset (-2), the latest (-1: the high
-//! watermark), or the first offset whose record timestamp is at or after a time.
+//! watermark), the record with the largest timestamp (-3, v7+), or the first
+//! offset whose record timestamp is at or after a time.
 
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ use crate::kafka::error_codes::ErrorCode;
 const LATEST: i64 = -1;
 /// The timestamp that asks for the earliest offset.
 const EARLIEST: i64 = -2;
+/// The timestamp that asks for the record with the largest timestamp (v7+).
+const MAX_TIMESTAMP: i64 = -3;
 
 /// Answers a ListOffsets request.
 pub async fn handle(
@@ -53,6 +56,16 @@ fn answer(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsRespo
                     match wanted.timestamp {
                         LATEST => answer.with_offset(partition.high_watermark() as i64),
                         EARLIEST => answer.with_offset(partition.log_start_offset() as i64),
+                        MAX_TIMESTAMP => match partition.offset_of_max_timestamp() {
+                            Ok(Some((offset, timestamp))) => {
+                                answer.with_offset(offset as i64).with_timestamp(timestamp)
+                            }
+                            Ok(None) => answer,
+                            Err(e) => {
+                                tracing::error!(error = %e, "max-timestamp lookup failed");
+                                answer.with_error_code(e.error_code())
+                            }
+                        },
                         ts if ts < 0 => {
                             answer.with_error_code(ResponseError::InvalidRequest.code())
                         }

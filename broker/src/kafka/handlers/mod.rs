@@ -83,7 +83,7 @@ macro_rules! registry {
 registry! {
     Produce: 3..=9 => produce,                   // 3: the crate's lowest; v2 batches need it
     Fetch: 4..=12 => fetch,                      // 13+ name topics by id, which Weir does not assign
-    ListOffsets: 1..=6 => list_offsets,          // 7 adds max-timestamp lookups (-3)
+    ListOffsets: 1..=7 => list_offsets,          // 7: max-timestamp lookups (-3)
     Metadata: 0..=11 => metadata,
     InitProducerId: 0..=4 => init_producer_id,
     ApiVersions: 0..=3 => api_versions,

@@ -45,7 +45,7 @@ fn the_advertised_ranges_are_kafka_3_0_s() {
         [
             (ApiKey::Produce, 3, 9),
             (ApiKey::Fetch, 4, 12),
-            (ApiKey::ListOffsets, 1, 6),
+            (ApiKey::ListOffsets, 1, 7),
             (ApiKey::Metadata, 0, 11),
             (ApiKey::InitProducerId, 0, 4),
             (ApiKey::ApiVersions, 0, 3),

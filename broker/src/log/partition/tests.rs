@@ -301,3 +301,23 @@ fn delete_records_moves_the_log_start_for_good_and_drops_whole_segments_below_it
     assert!(p.log_start_offset() <= 100, "only whole deleted segments still count");
     assert_eq!(p.high_watermark(), 102);
 }
+
+#[test]
+fn the_max_timestamp_is_the_first_record_holding_it_past_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open(dir.path(), small_segments()).unwrap();
+    assert_eq!(p.offset_of_max_timestamp().unwrap(), None, "no record");
+    // Timestamps 0..5, 1000..1005 (the largest, twice over), then older ones.
+    p.append(&batch("a", 5, 0)).unwrap();
+    p.append(&batch("b", 5, 1_000)).unwrap();
+    p.append(&batch("c", 5, 500)).unwrap();
+    p.append(&batch("d", 2, 1_003)).unwrap();
+    for i in 0..10 {
+        p.append(&batch(&format!("e{i}"), 5, 10 + i)).unwrap();
+    }
+    assert!(p.segment_count() > 1);
+    assert_eq!(p.offset_of_max_timestamp().unwrap(), Some((9, 1_004)));
+    // Once the log starts after it, the largest left is the later 1003.. batch.
+    p.delete_records(10).unwrap();
+    assert_eq!(p.offset_of_max_timestamp().unwrap(), Some((16, 1_004)));
+}
