@@ -304,7 +304,6 @@ impl Instance {
     pub fn process(&mut self, batch: &[InputRecord]) -> Result<(), CallError> {
         let ticks = self.store.data().limits.deadline_ticks();
         let partition = self.store.data().partition;
-        let inputs = Arc::clone(&self.store.data().inputs);
         self.store.data_mut().begin_call();
         self.store.set_epoch_deadline(ticks);
         let result = match self.process_packed {
@@ -322,7 +321,11 @@ impl Instance {
                 let typed: PackedFn<'_> = unsafe { TypedFunc::new_unchecked(func) };
                 typed.call(&mut self.store, (packed,)).map(|(r,)| r)
             }
-            _ => self.call_typed(batch, partition, &inputs),
+            _ => {
+                // Only the typed records carry their topic's name.
+                let inputs = Arc::clone(&self.store.data().inputs);
+                self.call_typed(batch, partition, &inputs)
+            }
         };
         self.settle_call(result)
     }

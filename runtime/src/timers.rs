@@ -151,6 +151,12 @@ pub fn next_processing(state: &State) -> Option<i64> {
     earliest(state, Domain::Processing, 1).first().map(|t| t.at)
 }
 
+/// True if a timer is due at `watermark` (event time) or `now` (processing time).
+pub fn any_due(state: &State, watermark: i64, now: i64) -> bool {
+    let due = |domain, clock| earliest(state, domain, 1).first().is_some_and(|t| t.at <= clock);
+    due(Domain::Event, watermark) || due(Domain::Processing, now)
+}
+
 /// The timers due at `watermark` (event time) and `now` (processing time),
 /// oldest first, at most `limit`; each removed from the state.
 pub fn take_due(state: &mut State, watermark: i64, now: i64, limit: usize) -> Vec<Timer> {

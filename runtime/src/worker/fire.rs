@@ -30,19 +30,22 @@ impl Worker {
             let mut backoff = FIRST_BACKOFF;
             let mut fired = 0;
             for attempt in 1..=ATTEMPTS {
-                let due = timers::take_due(&mut self.host().state, watermark, now, MAX_FIRED);
-                if due.is_empty() {
-                    self.host().state.keep_call();
+                if !timers::any_due(&self.host().state, watermark, now) {
                     return Ok(());
                 }
-                fired = due.len();
-                let result = self.live().and_then(|instance| instance.on_timer(&due));
+                // The instance first: making one drops the call's state changes
+                // (init may change nothing), which would put back the timers
+                // taken, and they would fire again.
+                let result = self.live().map(drop).and_then(|()| {
+                    let due = timers::take_due(&mut self.host().state, watermark, now, MAX_FIRED);
+                    fired = due.len();
+                    self.live().and_then(|instance| instance.on_timer(&due))
+                });
                 match result {
                     Ok(()) => break,
                     Err(e) => {
                         self.host().drop_batch();
-                        let message =
-                            format!("on-timer failed ({} timers): {}", due.len(), e.message());
+                        let message = format!("on-timer failed ({fired} timers): {}", e.message());
                         self.note(LogLevel::Error, &message);
                         self.status.lock().errors += 1;
                         if attempt == ATTEMPTS {

@@ -125,6 +125,27 @@ fn a_failing_on_timer_pauses_the_worker_and_keeps_the_timer() {
     p.stop();
 }
 
+/// A timer already due when a worker starts fires while it is idle, from a
+/// fresh instance, and only once: the records that come after do not fire it
+/// again (making the instance used to put the taken timer back).
+#[test]
+fn a_timer_due_at_start_fires_once_before_any_record() {
+    let rt = runtime();
+    let store = store_for("t", "in", 1);
+    send(&store, &[("event:due:10", 5), ("tick", 20)]);
+    let p = start(&rt, &store, &[("fail", "due")]);
+    wait_for("the pause", Duration::from_secs(60), || {
+        matches!(&p.status().partitions[0].state, WorkerState::Paused(Some(_)))
+    });
+    p.stop();
+    let p = start(&rt, &store, &[]);
+    wait_for("the idle fire", Duration::from_secs(30), || !fired(&store).is_empty());
+    send(&store, &[("tick", 30), ("tick", 40)]);
+    wait_committed(&p, 0, 4);
+    p.stop();
+    assert_eq!(fired(&store), [("due".to_string(), "event:10".to_string(), 10)]);
+}
+
 #[test]
 fn the_hosts_state_keys_are_out_of_the_guests_reach() {
     let rt = runtime();
