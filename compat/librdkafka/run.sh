@@ -32,13 +32,24 @@ print(next(p["manifest_path"] for p in packages if p["name"] == "rdkafka-sys"))'
     rm -rf "$suite"
     mkdir -p "$suite"
     cp -r "$(dirname "$manifest")/librdkafka/." "$suite/"
-    (
-        cd "$suite"
-        ./configure --disable-ssl --disable-gssapi --disable-sasl --disable-curl \
-            --disable-zstd --disable-lz4-ext >configure.log 2>&1
-        make -j2 libs >make.log 2>&1
-        make -C tests -j2 build >tests-build.log 2>&1
-    ) || { echo "building failed: see $suite/*.log" >&2; exit 1; }
+    # The build logs are named build-*.log: mklove's configure loads every
+    # configure.* file in its directory as a module, so a configure.log there
+    # fails the build with "Module log not found".
+    # (errexit does not apply inside an if's condition, hence the &&.)
+    if ! (
+        cd "$suite" &&
+            ./configure --disable-ssl --disable-gssapi --disable-sasl --disable-curl \
+                --disable-zstd --disable-lz4-ext >build-configure.log 2>&1 &&
+            make -j2 libs >build-libs.log 2>&1 &&
+            make -C tests -j2 build >build-tests.log 2>&1
+    ); then
+        for f in "$suite"/build-*.log; do
+            echo "== $f (last lines)" >&2
+            tail -25 "$f" >&2
+        done
+        echo "building librdkafka's test runner failed: the logs above are in $suite" >&2
+        exit 1
+    fi
 fi
 
 work=$(mktemp -d)

@@ -1,8 +1,8 @@
 //! Timers through the runtime with a real component (`examples/guests/timers`):
 //! event-time timers fire once, in order, after the batch whose records pass
 //! them, and survive restarts; processing-time timers fire while no record
-//! arrives; a failing `on-timer` pauses the worker; the host's keys are out of
-//! the guest's reach.
+//! arrives; a failing `on-timer` pauses the worker; upgrades keep timers; the
+//! host's keys are out of the guest's reach.
 
 use crate::support;
 
@@ -123,6 +123,47 @@ fn a_failing_on_timer_pauses_the_worker_and_keeps_the_timer() {
     send(&store, &[("tick", 30)]);
     wait_for("bad fires", Duration::from_secs(30), || fired(&store).len() == 1);
     p.stop();
+}
+
+/// Timers belong to the processor's state, not to a module: an upgrade keeps
+/// them, a timer whose `on-timer` failed under the old module fires once under
+/// the new one, and one set before the upgrade fires when its time comes.
+#[test]
+fn timers_set_before_an_upgrade_fire_once_after_it() {
+    let rt = runtime();
+    let store = store_for("t", "in", 1);
+    send(&store, &[("event:bad:10", 5), ("event:later:500", 6), ("tick", 20)]);
+    let p = start(&rt, &store, &[("fail", "bad")]);
+    wait_for(
+        "the pause",
+        Duration::from_secs(60),
+        || matches!(&p.status().partitions[0].state, WorkerState::Paused(Some(why)) if why.contains("on-timer failed")),
+    );
+    assert_eq!(fired(&store), []);
+
+    let module = rt.compile(wasm::TIMERS).unwrap();
+    let mut upgraded = manifest("t", "in", &[("output", "out")]);
+    upgraded.limits.max_batch_records = 2;
+    p.upgrade(module, upgraded);
+    wait_for("bad fires under the new module", Duration::from_secs(30), || {
+        fired(&store).len() == 1
+    });
+    send(&store, &[("tick", 600), ("tick", 700)]);
+    wait_committed(&p, 0, 5);
+    wait_for("later fires", Duration::from_secs(30), || fired(&store).len() == 2);
+    assert_eq!(p.status().upgrades, 1);
+    p.stop();
+    let p = start(&rt, &store, &[]);
+    send(&store, &[("tick", 800)]);
+    wait_committed(&p, 0, 6);
+    p.stop();
+    assert_eq!(
+        fired(&store),
+        [
+            ("bad".to_string(), "event:10".to_string(), 10),
+            ("later".to_string(), "event:500".to_string(), 500)
+        ]
+    );
 }
 
 /// A timer already due when a worker starts fires while it is idle, from a
