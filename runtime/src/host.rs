@@ -111,7 +111,13 @@ impl Host {
 
     /// The call returned ok: its outputs and state changes join the batch's.
     pub fn keep_call(&mut self) {
-        self.batch_emitted.append(&mut self.call_emitted);
+        // A batch is usually one call: hand its list over instead of moving
+        // every record from one list to the other.
+        if self.batch_emitted.is_empty() {
+            std::mem::swap(&mut self.batch_emitted, &mut self.call_emitted);
+        } else {
+            self.batch_emitted.append(&mut self.call_emitted);
+        }
         self.batch_emitted_bytes += self.call_emitted_bytes;
         self.call_emitted_bytes = 0;
         self.state.keep_call();

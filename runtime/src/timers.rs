@@ -11,7 +11,10 @@
 //!   those that had a record), less the allowed lateness, never moving down;
 //! - `t/{d}{at}{key}`: a timer of domain `d` (`e` or `p`) due at `at`, encoded
 //!   so that byte order is time order, with an empty value;
-//! - `k/{d}{key}`: the same timer's `at`, to move or cancel it by key.
+//! - `k/{d}{key}`: the same timer's `at`, to move or cancel it by key;
+//! - `now`: the processing time of the last batch committed, 8 bytes
+//!   big-endian, so that processing time never goes back, also across
+//!   restarts and a wall clock set back.
 
 use crate::state::{State, StateFull};
 
@@ -113,6 +116,21 @@ pub fn refresh_watermark(
     let wanted = least.saturating_sub(lateness);
     if read_i64(state, &key(&[b"wmark"])).is_none_or(|w| wanted > w) {
         state.put(key(&[b"wmark"]), wanted.to_be_bytes().to_vec())?;
+    }
+    Ok(())
+}
+
+/// The processing time of a batch starting at wall-clock `wall` (ms): `wall`,
+/// or the last one recorded if the clock went back.
+pub fn processing_time(state: &State, wall: i64) -> i64 {
+    read_i64(state, &key(&[b"now"])).map_or(wall, |recorded| recorded.max(wall))
+}
+
+/// Records `now` as the processing time of the batch being committed.
+pub fn record_processing_time(state: &mut State, now: i64) -> Result<(), StateFull> {
+    let k = key(&[b"now"]);
+    if read_i64(state, &k).is_none_or(|t| now > t) {
+        state.put(k, now.to_be_bytes().to_vec())?;
     }
     Ok(())
 }
@@ -224,5 +242,16 @@ mod tests {
         assert_eq!(watermark(&state), 85);
         set(&mut state, Domain::Processing, b"x", 7).unwrap();
         assert_eq!(next_processing(&state), Some(7));
+    }
+
+    #[test]
+    fn processing_time_is_recorded_and_never_goes_back() {
+        let mut state = State::new(BTreeMap::new(), u64::MAX);
+        assert_eq!(processing_time(&state, 1_000), 1_000, "nothing recorded: the wall clock");
+        record_processing_time(&mut state, 1_000).unwrap();
+        assert_eq!(processing_time(&state, 900), 1_000, "a clock set back");
+        assert_eq!(processing_time(&state, 1_200), 1_200);
+        record_processing_time(&mut state, 800).unwrap();
+        assert_eq!(processing_time(&state, 0), 1_000, "the record never moves back");
     }
 }

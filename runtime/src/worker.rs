@@ -303,7 +303,7 @@ impl Worker {
             self.set_state(WorkerState::Running);
         }
         if !matches!(self.slot, Slot::Empty) {
-            self.host().now_ms = now_ms();
+            self.read_clock();
             self.fire_timers()?;
         }
         let wait = self.until_next_timer().map_or(IDLE_WAIT, |due| due.min(IDLE_WAIT));
@@ -352,7 +352,7 @@ impl Worker {
             records = records.len()
         )
         .entered();
-        self.host().now_ms = now_ms();
+        self.read_clock();
         let mut dead = Vec::new();
         let mut backoff = FIRST_BACKOFF;
         let mut settled = false;
@@ -434,9 +434,27 @@ impl Worker {
         }
     }
 
+    /// Reads the host's clock once for a batch (or an idle round of timers):
+    /// the processing time the guest sees and processing-time timers follow,
+    /// which never goes back (`timers::processing_time`).
+    fn read_clock(&mut self) {
+        let host = self.host();
+        host.now_ms = crate::timers::processing_time(&host.state, now_ms());
+    }
+
+    /// Records the batch's processing time in its commit (past the state cap it
+    /// stays as it was).
+    pub(super) fn record_clock(&mut self) {
+        let host = self.host();
+        let now = host.now_ms;
+        let _ = crate::timers::record_processing_time(&mut host.state, now);
+        host.state.keep_call();
+    }
+
     /// Moves each input's newest timestamp, and so the watermark, with the
-    /// records consumed, in the same commit.
+    /// records consumed, in the same commit, with the batch's processing time.
     fn advance_watermark(&mut self, consumed: &[InputRecord]) {
+        self.record_clock();
         if consumed.is_empty() {
             return;
         }

@@ -59,6 +59,7 @@ impl Worker {
                     }
                 }
             }
+            self.record_clock();
             if let Err(e) = self.commit(&[], Vec::new()) {
                 self.host().drop_batch();
                 self.retrying(format!("committing {fired} fired timers failed: {e}"));
