@@ -5,6 +5,8 @@
 //!
 //! Layout:
 //! - `broker`: what every protocol handler shares (storage, groups, identity, options).
+//! - `broker_configs`: the broker's own configs as admin clients see them (the
+//!   broker-wide topic defaults, changeable at run time, and the node's settings).
 //! - `group`: the group coordinator: consumer group membership (classic protocol)
 //!   and committed offsets in `__consumer_offsets`.
 //! - `http`: the HTTP API (axum): health, topics, records, groups, processors, and
@@ -27,6 +29,7 @@
 //!   runtime sees it (`LogStore`, state changelogs).
 
 pub mod broker;
+pub mod broker_configs;
 pub mod group;
 pub mod http;
 pub mod kafka;

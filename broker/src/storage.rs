@@ -4,6 +4,7 @@
 //! ```text
 //! weir-data/
 //!   topics.json      the registry (names, partition counts, config overrides)
+//!   broker-configs.json  dynamic broker-wide topic defaults (`defaults`)
 //!   producer-ids     the next block of idempotent producer ids to reserve
 //!   orders-0/        one directory per partition: segments, indexes, recovery point
 //!   orders-1/
@@ -28,6 +29,10 @@ use crate::log::flusher::{self, StopSignal};
 use crate::log::{Flusher, LogConfig, Partition};
 use crate::producer_ids::{ProducerIdError, ProducerIds};
 use crate::topic::{TopicError, TopicRegistry, TopicSpec, parse_log_config};
+
+mod defaults;
+
+pub use defaults::{BROKER_CONFIGS_FILE, Defaults, Layer};
 
 /// Why a storage operation failed.
 #[derive(Debug, Error)]
@@ -71,6 +76,9 @@ pub struct Storage {
     dir: PathBuf,
     /// Broker-wide settings.
     options: StorageOptions,
+    /// The defaults topics run under where they override nothing: the options'
+    /// under the dynamic layers (changed under the registry's lock).
+    defaults: RwLock<Defaults>,
     /// The registry; its lock also serializes topic creation and deletion.
     registry: Mutex<TopicRegistry>,
     /// Open partitions by (topic, partition).
@@ -100,9 +108,11 @@ impl Storage {
         let dir = dir.into();
         let registry = TopicRegistry::open(&dir)?;
         let producer_ids = ProducerIds::open(&dir)?;
+        let defaults = RwLock::new(Defaults::load(&dir, options.defaults.clone())?);
         let storage = Arc::new(Storage {
             dir,
             options,
+            defaults,
             registry: Mutex::new(registry),
             partitions: RwLock::new(HashMap::new()),
             producer_ids,
@@ -119,9 +129,48 @@ impl Storage {
         Ok(storage)
     }
 
-    /// The broker-wide config values topics start from.
-    pub fn defaults(&self) -> &BTreeMap<String, String> {
-        &self.options.defaults
+    /// The broker-wide config values topics start from, as in force.
+    pub fn defaults(&self) -> BTreeMap<String, String> {
+        self.defaults.read().effective()
+    }
+
+    /// The broker-wide defaults layer by layer.
+    pub fn default_layers(&self) -> Defaults {
+        self.defaults.read().clone()
+    }
+
+    /// Replaces a dynamic layer of the broker-wide defaults with what `change`
+    /// makes of it, checks the result (each key, and every topic's overrides
+    /// over the new defaults), and unless `validate_only` stores it and applies
+    /// it to every partition at once. Blocks on the file's fsync.
+    pub fn alter_defaults<E: From<StorageError>>(
+        &self,
+        layer: Layer,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, E>,
+        validate_only: bool,
+    ) -> Result<Defaults, E> {
+        let topic_error = |e: TopicError| E::from(StorageError::Topic(e));
+        let registry = self.registry.lock();
+        let current = self.defaults.read().clone();
+        let next = current.with_layer(layer, change(current.layer(layer))?).map_err(topic_error)?;
+        let mut configs = Vec::new();
+        for spec in registry.list() {
+            let mut merged = next.effective();
+            merged.extend(spec.configs.iter().map(|(k, v)| (k.clone(), v.clone())));
+            configs.push((spec.name.clone(), parse_log_config(&merged).map_err(topic_error)?));
+        }
+        if validate_only {
+            return Ok(next);
+        }
+        next.persist(&self.dir).map_err(topic_error)?;
+        *self.defaults.write() = next.clone();
+        let partitions = self.partitions.read();
+        for (topic, config) in configs {
+            for ((_, _), partition) in partitions.iter().filter(|((t, _), _)| *t == topic) {
+                partition.set_config(config.clone());
+            }
+        }
+        Ok(next)
     }
 
     /// The data directory.
@@ -131,7 +180,7 @@ impl Storage {
 
     /// The effective log config of a topic's overrides: defaults, then overrides.
     fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, TopicError> {
-        let mut merged = self.options.defaults.clone();
+        let mut merged = self.defaults();
         merged.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
         parse_log_config(&merged)
     }

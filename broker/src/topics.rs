@@ -15,8 +15,9 @@ use thiserror::Error;
 
 use crate::broker::Broker;
 use crate::log::{AppendError, AppendInfo, Durability, Partition, ReadError};
-use crate::storage::StorageError;
-use crate::topic::{TopicSpec, describe, is_internal};
+use crate::storage::{Defaults, Layer, StorageError};
+use crate::topic::keys::{KEYS, KeyInfo};
+use crate::topic::{TopicSpec, default_value, is_internal};
 
 /// Why a client's topic operation was refused or failed.
 #[derive(Debug, Error)]
@@ -40,6 +41,18 @@ pub enum TopicsError {
         topic: String,
         /// The partition asked for.
         partition: i64,
+    },
+    /// An acks=all produce to a topic whose `min.insync.replicas` is more than
+    /// the one replica a single node has (Kafka: NOT_ENOUGH_REPLICAS).
+    #[error(
+        "{topic} has min.insync.replicas={min_insync}, and this node is its only replica: \
+         produce with acks=1, or set the topic's min.insync.replicas to 1"
+    )]
+    NotEnoughReplicas {
+        /// The topic.
+        topic: String,
+        /// Its `min.insync.replicas`.
+        min_insync: u32,
     },
     /// The partition refused or failed the append.
     #[error(transparent)]
@@ -70,19 +83,23 @@ pub enum TopicsError {
     Storage(#[from] StorageError),
 }
 
-/// Where a config's effective value comes from (Kafka's ConfigSource).
+/// Where a config's value comes from (Kafka's ConfigSource).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigSource {
     /// The topic's own override.
     Topic,
-    /// The broker's flags (`StorageOptions::defaults`).
+    /// A dynamic setting of this node (a BROKER resource named by its id).
+    Node,
+    /// A dynamic cluster-wide default (the BROKER resource `""`).
+    Cluster,
+    /// The node's flags or config file.
     Broker,
     /// Weir's built-in default.
     Default,
 }
 
-/// A config a topic runs under.
+/// A config a topic (or the broker) runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EffectiveConfig {
     /// The key, e.g. `retention.ms`.
@@ -91,6 +108,45 @@ pub struct EffectiveConfig {
     pub value: String,
     /// Where the value comes from.
     pub source: ConfigSource,
+    /// Every place a value is set for it, the one in force first (Kafka's
+    /// synonyms): the topic's override, then the broker-wide layers under
+    /// their broker-level name, then Weir's default.
+    #[serde(skip)]
+    pub synonyms: Vec<Synonym>,
+}
+
+/// A value set for a config at one level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synonym {
+    /// The key at that level (`retention.ms`, `log.retention.ms`).
+    pub name: String,
+    /// The value set there.
+    pub value: String,
+    /// The level.
+    pub source: ConfigSource,
+}
+
+/// The broker-wide values of topic key `key`, from the layer in force down to
+/// Weir's default, each under the key's broker-level name.
+pub fn broker_synonyms(defaults: &Defaults, key: &KeyInfo) -> Vec<Synonym> {
+    let layers = [
+        (Layer::Node, ConfigSource::Node),
+        (Layer::Cluster, ConfigSource::Cluster),
+        (Layer::Static, ConfigSource::Broker),
+    ];
+    let mut synonyms: Vec<Synonym> = layers
+        .into_iter()
+        .filter_map(|(layer, source)| {
+            let value = defaults.layer(layer).get(key.name)?;
+            Some(Synonym { name: key.broker_name.into(), value: value.trim().into(), source })
+        })
+        .collect();
+    synonyms.push(Synonym {
+        name: key.broker_name.into(),
+        value: default_value(key.name),
+        source: ConfigSource::Default,
+    });
+    synonyms
 }
 
 /// An offset by what it means rather than its number.
@@ -128,6 +184,15 @@ fn refuse_internal(topic: &str, operation: &'static str) -> Result<(), TopicsErr
         true => Err(TopicsError::Internal { topic: topic.to_owned(), operation }),
         false => Ok(()),
     }
+}
+
+/// Who must have a produced batch before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acks {
+    /// The leader (Kafka's acks=1, and the HTTP API's produce).
+    Leader,
+    /// Every in-sync replica, at least `min.insync.replicas` (acks=-1).
+    All,
 }
 
 impl Broker {
@@ -237,24 +302,28 @@ impl Broker {
         Ok(self.storage.check_topic_configs(name, changes)?)
     }
 
-    /// Every config a topic runs under, with its value and where that comes from;
-    /// None if the topic does not exist.
+    /// Every config a topic runs under, with its value, where that comes from,
+    /// and the values set for it at each level; None if the topic does not exist.
     pub fn topic_configs(&self, name: &str) -> Option<Vec<EffectiveConfig>> {
         let spec = self.storage.topic(name)?;
-        let defaults = self.storage.defaults();
-        let mut merged = defaults.clone();
-        merged.extend(spec.configs.clone());
-        let configs = describe(&merged)
-            .into_iter()
-            .map(|entry| {
-                let source = if spec.configs.contains_key(&entry.name) {
-                    ConfigSource::Topic
-                } else if defaults.contains_key(&entry.name) {
-                    ConfigSource::Broker
-                } else {
-                    ConfigSource::Default
-                };
-                EffectiveConfig { name: entry.name, value: entry.value, source }
+        let defaults = self.storage.default_layers();
+        let configs = KEYS
+            .iter()
+            .map(|key| {
+                let mut synonyms = broker_synonyms(&defaults, key);
+                if let Some(value) = spec.configs.get(key.name) {
+                    let value = value.trim().to_owned();
+                    let topic =
+                        Synonym { name: key.name.into(), value, source: ConfigSource::Topic };
+                    synonyms.insert(0, topic);
+                }
+                let top = &synonyms[0];
+                EffectiveConfig {
+                    name: key.name.into(),
+                    value: top.value.clone(),
+                    source: top.source,
+                    synonyms,
+                }
             })
             .collect();
         Some(configs)
@@ -270,6 +339,7 @@ impl Broker {
         topic: &str,
         partition: i32,
         records: Bytes,
+        acks: Acks,
     ) -> Result<AppendInfo, TopicsError> {
         let unknown = || TopicsError::UnknownPartition {
             topic: topic.to_owned(),
@@ -284,10 +354,15 @@ impl Broker {
         }
         // A write to the page cache is done here (a hand-off costs more); an
         // fsync, for sync durability or a segment roll, waits on the blocking pool.
+        let config = log.config();
+        if acks == Acks::All && config.min_insync_replicas > 1 {
+            let min_insync = config.min_insync_replicas;
+            return Err(TopicsError::NotEnoughReplicas { topic: topic.to_owned(), min_insync });
+        }
         let max_timestamp =
             crate::log::batch::BatchHeader::parse(&records[..]).map_or(-1, |h| h.max_timestamp());
-        let blocking = log.config().durability == Durability::Sync
-            || log.may_roll(records.len(), max_timestamp);
+        let blocking =
+            config.durability == Durability::Sync || log.may_roll(records.len(), max_timestamp);
         let appended = if blocking {
             tokio::task::spawn_blocking(move || log.append(&records)).await.unwrap_or_else(|e| {
                 Err(AppendError::Io { dir: Default::default(), source: std::io::Error::other(e) })
@@ -343,9 +418,9 @@ mod tests {
         ));
         let mut batch = BatchBuilder::new(0, Compression::None);
         batch.push(0, None, Some(b"v"), &[]);
-        let e = broker.append(offsets, 0, batch.build().unwrap()).await.unwrap_err();
+        let e = broker.append(offsets, 0, batch.build().unwrap(), Acks::Leader).await.unwrap_err();
         assert!(matches!(e, TopicsError::Internal { operation: "produce to", .. }), "{e}");
-        let e = broker.append(offsets, 1, Bytes::new()).await.unwrap_err();
+        let e = broker.append(offsets, 1, Bytes::new(), Acks::Leader).await.unwrap_err();
         assert!(matches!(e, TopicsError::UnknownPartition { partition: 1, .. }), "{e}");
         assert!(broker.storage.topic(offsets).is_some());
     }

@@ -92,6 +92,9 @@ impl From<TopicsError> for ApiError {
                 | TopicError::UnknownConfig(_),
             )) => ApiError::bad_request(message),
             TopicsError::Internal { .. } => ApiError::new(StatusCode::FORBIDDEN, message),
+            TopicsError::NotEnoughReplicas { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+            }
             TopicsError::UnknownPartition { .. } => ApiError::not_found(message),
             TopicsError::Storage(StorageError::Topic(TopicError::UnknownTopic(_))) => {
                 ApiError::not_found(format!("{message}: GET /v1/topics lists the topics"))

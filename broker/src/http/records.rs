@@ -54,7 +54,7 @@ use super::{ApiError, AppState};
 use crate::log::record::{BatchBuilder, Compression, Header};
 use crate::log::{AppendError, Partition, ReadError, Reader, Stop};
 use crate::topic::is_internal;
-use crate::topics::{Position, TopicsError, offset_at};
+use crate::topics::{Acks, Position, TopicsError, offset_at};
 
 /// Records answered when the request does not say.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -311,7 +311,7 @@ async fn produce(
     let mut offsets = vec![RecordOffset::default(); request.records.len()];
     let mut outcome = Ok(());
     for (partition, bytes, indexes) in built {
-        match broker.append(&name, partition as i32, bytes).await {
+        match broker.append(&name, partition as i32, bytes, Acks::Leader).await {
             Ok(info) => {
                 for (delta, &i) in indexes.iter().enumerate() {
                     offsets[i] =

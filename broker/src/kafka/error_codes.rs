@@ -94,7 +94,9 @@ impl ErrorCode for StorageError {
 impl ErrorCode for AppendError {
     fn response_error(&self) -> ResponseError {
         match self {
-            AppendError::InvalidBatch { .. } | AppendError::Empty => ResponseError::CorruptMessage,
+            AppendError::InvalidBatch { .. }
+            | AppendError::InvalidRecords { .. }
+            | AppendError::Empty => ResponseError::CorruptMessage,
             AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
             AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
             AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
@@ -131,6 +133,7 @@ impl ErrorCode for TopicsError {
             TopicsError::Read(e) => e.response_error(),
             TopicsError::BadOffset(_) => ResponseError::OffsetOutOfRange,
             TopicsError::PartitionsNotAdded { .. } => ResponseError::InvalidPartitions,
+            TopicsError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
             TopicsError::Storage(e) => e.response_error(),
         }
     }
@@ -241,6 +244,10 @@ mod tests {
         let batch = BatchError::BadMagic(1);
         vec![
             (AppendError::InvalidBatch { index: 0, source: batch }, E::CorruptMessage),
+            (
+                AppendError::InvalidRecords { index: 0, source: RecordError::TrailingBytes(1) },
+                E::CorruptMessage,
+            ),
             (AppendError::TooLarge { size: 10, max: 5 }, E::MessageTooLarge),
             (AppendError::Empty, E::CorruptMessage),
             (
@@ -301,6 +308,10 @@ mod tests {
         let internal = |operation| TopicsError::Internal { topic: "__x".into(), operation };
         let mut cases = vec![
             (TopicsError::ReservedName("__x".into()), E::InvalidTopicException),
+            (
+                TopicsError::NotEnoughReplicas { topic: "t".into(), min_insync: 2 },
+                E::NotEnoughReplicas,
+            ),
             (internal("delete"), E::InvalidTopicException),
             (internal("alter"), E::InvalidTopicException),
             (internal("produce to"), E::InvalidTopicException),

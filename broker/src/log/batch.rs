@@ -218,6 +218,17 @@ pub fn write_crc(bytes: &mut [u8]) {
     bytes[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Sets a batch's attributes, maxTimestamp and batchLength (from `bytes`' length)
+/// and writes its CRC: the header of a batch whose records or timestamps the
+/// broker changed (`conform`).
+pub fn rewrite_header(bytes: &mut [u8], attributes: i16, max_timestamp: i64) {
+    let batch_length = (bytes.len() - LOG_OVERHEAD) as i32;
+    bytes[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+    bytes[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
+    bytes[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    write_crc(bytes);
+}
+
 /// Assigns a batch its offsets: baseOffset is outside the CRC, so this is a patch in
 /// place that leaves the checksum valid.
 pub fn set_base_offset(bytes: &mut [u8], base_offset: i64) {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::conform::Conformance;
+
 /// When appended bytes reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -32,6 +34,11 @@ pub struct LogConfig {
     pub durability: Durability,
     /// Bytes of log between two sparse index entries.
     pub index_interval_bytes: u32,
+    /// The codec and timestamps batches are stored with.
+    pub conformance: Conformance,
+    /// Replicas an acks=all produce needs (`min.insync.replicas`); a single
+    /// node has one.
+    pub min_insync_replicas: u32,
 }
 
 /// Kafka's `segment.bytes` default: 1 GiB.
@@ -55,6 +62,8 @@ impl Default for LogConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             durability: Durability::Interval(DEFAULT_FLUSH_INTERVAL),
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
+            conformance: Conformance::default(),
+            min_insync_replicas: 1,
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - `recovery`: opening a partition's segments, rescanning after a crash.
 //! - `producers`: idempotent producers' epochs and last batches, the checks an
 //!   append makes against them, and their snapshot file.
+//! - `conform`: batches recompressed or stamped with the broker's clock, when
+//!   their topic's `compression.type` or `message.timestamp.type` asks.
 //! - `partition`: append, read, offset-for-timestamp, retention, flushing.
 //! - `appends`: the signal an append sends readers waiting for records.
 //! - `reader`: the one walk over a partition's batches and records from an offset,
@@ -35,6 +37,7 @@
 pub mod appends;
 pub mod batch;
 pub mod config;
+pub mod conform;
 pub mod flusher;
 pub mod index;
 pub mod partition;

@@ -19,7 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -30,9 +30,10 @@ use tracing::{debug, info};
 
 use super::batch::{self, BatchError};
 use super::config::{Durability, LogConfig};
+use super::conform;
 use super::producers::{self, BatchMeta, ProducerBatch, ProducerEntry, ProducerStates};
 use super::producers::{Refused, Verdict};
-use super::record;
+use super::record::{self, RecordError};
 use super::recovery::{self, Recovered};
 use super::scan::{ScanError, Scanner};
 use super::segment::{Segment, Truncation};
@@ -49,6 +50,15 @@ pub enum AppendError {
         index: usize,
         /// What is wrong with it.
         source: BatchError,
+    },
+    /// A batch's records cannot be decompressed to store them with the topic's
+    /// codec (Kafka: CORRUPT_MESSAGE).
+    #[error("batch {index} of the request has unreadable records: {source}")]
+    InvalidRecords {
+        /// Which batch of the request, from 0.
+        index: usize,
+        /// What is wrong with them.
+        source: RecordError,
     },
     /// A batch is over `max.message.bytes` (Kafka: MESSAGE_TOO_LARGE).
     #[error("batch of {size} bytes is over the topic's max.message.bytes of {max}")]
@@ -160,6 +170,8 @@ pub struct AppendInfo {
     pub log_start_offset: u64,
     /// True when every batch was a duplicate, so nothing was written.
     pub duplicate: bool,
+    /// The broker's timestamp of the batches, under `LogAppendTime`.
+    pub log_append_time: Option<i64>,
 }
 
 /// A run of whole batches in a segment file, to be sent as they are (sendfile) or
@@ -372,6 +384,13 @@ impl Partition {
     /// written is skipped. Under sync durability it returns only once an fsync
     /// covers them.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, AppendError> {
+        // Recompressing or stamping (the topic's compression.type and
+        // message.timestamp.type) happens before the lock is taken.
+        let wants = self.state.read().config.conformance;
+        let now = now_ms();
+        let conformed = conform::conform(records, wants, now)
+            .map_err(|(index, source)| AppendError::InvalidRecords { index, source })?;
+        let records = conformed.as_deref().unwrap_or(records);
         let mut spans = Vec::new();
         let mut at = 0;
         for (index, found) in batch::split(records).enumerate() {
@@ -453,6 +472,7 @@ impl Partition {
             last_offset,
             log_start_offset: state.log_start_offset(),
             duplicate: spans.iter().all(|s| s.duplicate.is_some()),
+            log_append_time: wants.log_append_time.then_some(now),
         };
         let sync = state.config.durability == Durability::Sync;
         let high_watermark = state.next_offset;
@@ -795,6 +815,11 @@ pub use log_start::LOG_START_FILE;
 
 #[cfg(test)]
 mod tests;
+
+/// The wall clock in ms since the Unix epoch (LogAppendTime stamps).
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
 
 #[cfg(test)]
 mod producer_tests;

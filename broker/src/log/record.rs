@@ -391,7 +391,11 @@ fn put_nullable(out: &mut BytesMut, bytes: Option<&[u8]>) {
 }
 
 /// Appends `records` to `out`, compressed with `codec`.
-fn compress(codec: Compression, records: &[u8], out: &mut BytesMut) -> Result<(), RecordError> {
+pub(crate) fn compress(
+    codec: Compression,
+    records: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), RecordError> {
     let fill = |buf: &mut BytesMut| {
         buf.put_slice(records);
         Ok(())
@@ -410,7 +414,10 @@ fn compress(codec: Compression, records: &[u8], out: &mut BytesMut) -> Result<()
 }
 
 /// The decompressed records section, or `None` when it is stored uncompressed.
-fn decompress(codec: Compression, mut section: &[u8]) -> Result<Option<Bytes>, RecordError> {
+pub(crate) fn decompress(
+    codec: Compression,
+    mut section: &[u8],
+) -> Result<Option<Bytes>, RecordError> {
     let take = |buf: &mut Bytes| Ok(std::mem::take(buf));
     let result = match codec {
         Compression::None => return Ok(None),

@@ -5,21 +5,10 @@
 use std::{collections::BTreeMap, ops::RangeInclusive, time::Duration};
 
 use super::TopicError;
+use super::keys::supported_keys;
 use crate::log::config::DEFAULT_FLUSH_INTERVAL;
+use crate::log::record::Compression;
 use crate::log::{Durability, LogConfig};
-
-/// Every key a topic may override, sorted; `describe` lists them in this order.
-pub const SUPPORTED_KEYS: [&str; 9] = [
-    "cleanup.policy",
-    "durability",
-    "flush.ms",
-    "index.interval.bytes",
-    "max.message.bytes",
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.ms",
-];
 
 /// One row of DescribeConfigs: a supported key and the value a topic runs with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +45,14 @@ pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfi
                 config.index_interval_bytes = int(1..=i32::MAX as i64, "bytes")? as u32
             }
             "cleanup.policy" => cleanup_policy(key, value)?,
+            "compression.type" => config.conformance.compression = compression(key, value)?,
+            "message.timestamp.type" => {
+                let kinds = ["CreateTime", "LogAppendTime"];
+                config.conformance.log_append_time = one_of(key, value, &kinds)? == "LogAppendTime"
+            }
+            "min.insync.replicas" => {
+                config.min_insync_replicas = int(1..=i32::MAX as i64, "replicas")? as u32
+            }
             _ => return Err(TopicError::UnknownConfig(key.clone())),
         }
     }
@@ -68,9 +65,8 @@ pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfi
 /// shown as stored, unknown keys are not listed.
 pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
     let defaults = LogConfig::default();
-    SUPPORTED_KEYS
-        .iter()
-        .map(|&key| {
+    supported_keys()
+        .map(|key| {
             let (value, is_default) = match overrides.get(key) {
                 Some(value) => (value.trim().to_owned(), false),
                 None => (render(&defaults, key), true),
@@ -78,6 +74,11 @@ pub fn describe(overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
             ConfigEntry { name: key.to_owned(), value, is_default }
         })
         .collect()
+}
+
+/// Weir's built-in default of `key`, written as Kafka writes it.
+pub fn default_value(key: &str) -> String {
+    render(&LogConfig::default(), key)
 }
 
 /// A key's value in `config`, written as Kafka writes it.
@@ -99,8 +100,42 @@ fn render(config: &LogConfig, key: &str) -> String {
         },
         "index.interval.bytes" => config.index_interval_bytes.to_string(),
         "cleanup.policy" => "delete".into(),
+        "compression.type" => match config.conformance.compression {
+            None => "producer".into(),
+            Some(Compression::None) => "uncompressed".into(),
+            Some(codec) => codec_name(codec).into(),
+        },
+        "message.timestamp.type" => match config.conformance.log_append_time {
+            true => "LogAppendTime".into(),
+            false => "CreateTime".into(),
+        },
+        "min.insync.replicas" => config.min_insync_replicas.to_string(),
         _ => String::new(),
     }
+}
+
+/// Kafka's name of a codec in `compression.type`.
+fn codec_name(codec: Compression) -> &'static str {
+    match codec {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Snappy => "snappy",
+        Compression::Lz4 => "lz4",
+        Compression::Zstd => "zstd",
+    }
+}
+
+/// `compression.type`: `producer` (None) or the codec batches are stored with.
+fn compression(key: &str, value: &str) -> Result<Option<Compression>, TopicError> {
+    let allowed = ["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"];
+    Ok(match one_of(key, value, &allowed)? {
+        "producer" => None,
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        _ => Some(Compression::Zstd),
+    })
 }
 
 /// The unit of every `*.ms` key, spelled out in error messages.
@@ -280,7 +315,7 @@ mod tests {
         let overrides = BTreeMap::from([("retention.ms".to_owned(), "1000".to_owned())]);
         let entries = describe(&overrides);
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(names, SUPPORTED_KEYS);
+        assert_eq!(names, supported_keys().collect::<Vec<_>>());
         let get = |name: &str| entries.iter().find(|e| e.name == name).unwrap().clone();
         let entry = |name: &str, value: &str, is_default| ConfigEntry {
             name: name.into(),
@@ -296,5 +331,26 @@ mod tests {
         assert_eq!(get("durability"), entry("durability", "interval", true));
         assert_eq!(get("index.interval.bytes"), entry("index.interval.bytes", "4096", true));
         assert_eq!(get("cleanup.policy"), entry("cleanup.policy", "delete", true));
+        assert_eq!(get("compression.type"), entry("compression.type", "producer", true));
+        assert_eq!(
+            get("message.timestamp.type"),
+            entry("message.timestamp.type", "CreateTime", true)
+        );
+        assert_eq!(get("min.insync.replicas"), entry("min.insync.replicas", "1", true));
+    }
+
+    #[test]
+    fn compression_timestamp_type_and_min_insync_replicas() {
+        let c = parse(&[("compression.type", "lz4"), ("message.timestamp.type", "LogAppendTime")]);
+        let c = c.unwrap().conformance;
+        assert_eq!(c.compression, Some(Compression::Lz4));
+        assert!(c.log_append_time);
+        let plain = parse(&[("compression.type", "uncompressed")]).unwrap();
+        assert_eq!(plain.conformance.compression, Some(Compression::None));
+        assert_eq!(parse(&[("compression.type", "producer")]).unwrap(), LogConfig::default());
+        assert_eq!(parse(&[("min.insync.replicas", "2")]).unwrap().min_insync_replicas, 2);
+        rejects("compression.type", "brotli", "one of: producer, uncompressed, gzip");
+        rejects("message.timestamp.type", "Now", "one of: CreateTime, LogAppendTime");
+        rejects("min.insync.replicas", "0", "from 1 to");
     }
 }

@@ -8,7 +8,7 @@ use std::{io, path::PathBuf};
 
 use thiserror::Error;
 
-use super::config::SUPPORTED_KEYS;
+use super::keys::supported_keys;
 use super::registry::MAX_PARTITIONS;
 
 /// Why a topic operation failed.
@@ -37,7 +37,7 @@ pub enum TopicError {
         reason: String,
     },
     /// A config key Weir does not know (INVALID_CONFIG, as Kafka answers unknown keys).
-    #[error("unknown topic config {0:?}; supported configs are: {keys}", keys = SUPPORTED_KEYS.join(", "))]
+    #[error("unknown topic config {0:?}; supported configs are: {keys}", keys = supported_keys().collect::<Vec<_>>().join(", "))]
     UnknownConfig(String),
     /// Reading or writing the registry's file failed.
     #[error("I/O error on {}: {source}", .path.display())]

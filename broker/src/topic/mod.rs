@@ -5,6 +5,7 @@
 //! - `name`: topic name rules, as Kafka checks them.
 //! - `config`: Kafka-style `key=value` overrides parsed into a `LogConfig`, and the
 //!   effective values DescribeConfigs reports.
+//! - `keys`: what each config key is (type, documentation, broker-wide name).
 //! - `registry`: `TopicRegistry`, persisted atomically as `topics.json` in the data
 //!   directory.
 //! - `error`: `TopicError`, whose variants map to Kafka error codes.
@@ -14,10 +15,12 @@
 
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod name;
 pub mod registry;
 
-pub use config::{ConfigEntry, SUPPORTED_KEYS, describe, parse_log_config};
+pub use config::{ConfigEntry, default_value, describe, parse_log_config};
 pub use error::TopicError;
+pub use keys::{ConfigType, KeyInfo, supported_keys};
 pub use name::{MAX_NAME_LEN, is_internal, validate_topic_name};
 pub use registry::{MAX_PARTITIONS, TOPICS_FILE, TopicRegistry, TopicSpec};

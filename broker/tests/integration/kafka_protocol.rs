@@ -7,90 +7,19 @@ use crate::support;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
+use support::requests::{batch, create_topic, fetch_request, name, produce, produce_request};
 use support::{RawClient, TestBroker};
 use weir_broker::broker::BrokerOptions;
 use weir_broker::kafka::server::ListenerOptions;
 use weir_broker::log::record::{BatchBuilder, Compression, decode_batches};
 use weir_broker::node::{Node, NodeConfig};
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-fn batch(values: &[&str], ts: i64) -> Bytes {
-    let mut b = BatchBuilder::new(0, Compression::None);
-    for (i, v) in values.iter().enumerate() {
-        b.push(ts + i as i64, Some(b"key"), Some(v.as_bytes()), &[]);
-    }
-    b.build().unwrap()
-}
-
-fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
-    ProduceRequest::default().with_acks(acks).with_timeout_ms(5_000).with_topic_data(vec![
-        TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![
-            PartitionProduceData::default().with_index(partition).with_records(Some(records)),
-        ]),
-    ])
-}
-
-async fn produce(c: &mut RawClient, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
-    let r: ProduceResponse =
-        c.call(ApiKey::Produce, 9, &produce_request(topic, partition, records, -1)).await;
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
-
-fn fetch_request(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    max_wait_ms: i32,
-    min_bytes: i32,
-) -> FetchRequest {
-    FetchRequest::default()
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(min_bytes)
-        .with_max_bytes(1 << 20)
-        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(vec![
-                FetchPartition::default()
-                    .with_partition(partition)
-                    .with_fetch_offset(offset)
-                    .with_partition_max_bytes(1 << 20),
-            ])])
-}
-
-async fn create_topic(
-    c: &mut RawClient,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) -> i16 {
-    let configs = configs
-        .iter()
-        .map(|(k, v)| {
-            CreatableTopicConfig::default()
-                .with_name(StrBytes::from_string(k.to_string()))
-                .with_value(Some(StrBytes::from_string(v.to_string())))
-        })
-        .collect();
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)
-            .with_configs(configs),
-    ]);
-    let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 5, &request).await;
-    r.topics[0].error_code
-}
 
 #[tokio::test]
 async fn api_versions_advertises_kafka_like_ranges_and_answers_unserved_versions_in_v0() {

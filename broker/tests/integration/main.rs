@@ -17,6 +17,7 @@ mod http_openapi;
 mod http_pipelines;
 mod http_topics;
 mod kafka_admin;
+mod kafka_configs;
 mod kafka_groups;
 mod kafka_idempotence;
 mod kafka_protocol;

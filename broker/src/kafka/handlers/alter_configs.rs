@@ -1,9 +1,9 @@
 //! AlterConfigs (key 33), the older form: the configs given become the
-//! topic's whole set of overrides, and every override left out returns to its
-//! default (Kafka's replace semantics; IncrementalAlterConfigs changes only what
-//! it names). `config_changes` applies them.
+//! resource's whole set (a topic's overrides, a broker's dynamic configs), and
+//! every one left out returns to the level below (Kafka's replace semantics;
+//! IncrementalAlterConfigs changes only what it names). `config_changes`
+//! applies them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
@@ -11,7 +11,7 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, Reques
 use kafka_protocol::protocol::StrBytes;
 
 use super::ErrorCodes;
-use super::config_changes::{TOPIC, alter};
+use super::config_changes::{Changes, Op, alter};
 use crate::broker::Broker;
 
 /// Answers an AlterConfigs request.
@@ -28,19 +28,19 @@ pub async fn handle(
             .into_iter()
             .map(|resource| {
                 let name = resource.resource_name.to_string();
-                let mut changes: BTreeMap<String, Option<String>> = BTreeMap::new();
-                // Overrides not named go back to their defaults.
-                if resource.resource_type == TOPIC
-                    && let Some(spec) = broker.storage.topic(&name)
-                {
-                    changes.extend(spec.configs.into_keys().map(|k| (k, None)));
-                }
-                for entry in &resource.configs {
-                    changes.insert(
-                        entry.name.to_string(),
-                        entry.value.as_ref().map(|v| v.to_string()),
-                    );
-                }
+                // What is not named goes back to the level below.
+                let ops = resource
+                    .configs
+                    .iter()
+                    .map(|entry| {
+                        let op = match &entry.value {
+                            Some(value) => Op::Set(value.to_string()),
+                            None => Op::Delete,
+                        };
+                        (entry.name.to_string(), op)
+                    })
+                    .collect();
+                let changes = Changes { replace: true, ops };
                 let (code, message) =
                     alter(&broker, resource.resource_type, &name, &changes, validate_only);
                 AlterConfigsResourceResponse::default()

@@ -1,10 +1,10 @@
-//! IncrementalAlterConfigs (key 44): sets or deletes (back to the default) some
-//! configs of a topic and keeps the others, as `kafka-configs --alter` and admin
-//! clients' `incrementalAlterConfigs` do (`config_changes` applies them). APPEND
-//! and SUBTRACT are for list configs, which no topic config Weir knows is:
-//! INVALID_CONFIG, as Kafka answers them for a config of another type.
+//! IncrementalAlterConfigs (key 44): sets or deletes (back to the level below)
+//! some configs of a topic or a broker and keeps the others, as `kafka-configs
+//! --alter` and admin clients' `incrementalAlterConfigs` do; APPEND and
+//! SUBTRACT add items to or remove them from a list config (`cleanup.policy`),
+//! and are INVALID_CONFIG for a config of another type, as from Kafka.
+//! `config_changes` applies them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
@@ -16,12 +16,14 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::ErrorCodes;
-use super::config_changes::{alter, refused};
+use super::config_changes::{Changes, Op, alter, refused};
 use crate::broker::Broker;
 
 /// The operations of an entry: SET, DELETE, APPEND, SUBTRACT.
 const SET: i8 = 0;
 const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
 
 /// Answers an IncrementalAlterConfigs request.
 pub async fn handle(
@@ -59,31 +61,28 @@ pub async fn handle(
     .await
 }
 
-/// The resource's entries as changes; a refusal for an operation Weir does not
-/// take, or a key named twice.
-fn changes(
-    resource: &AlterConfigsResource,
-) -> Result<BTreeMap<String, Option<String>>, (i16, Option<String>)> {
-    let mut changes = BTreeMap::new();
+/// The resource's entries as changes; a refusal for an operation Kafka does
+/// not define.
+fn changes(resource: &AlterConfigsResource) -> Result<Changes, (i16, Option<String>)> {
+    let mut ops = Vec::with_capacity(resource.configs.len());
     for entry in &resource.configs {
-        let value = match entry.config_operation {
-            SET => Some(entry.value.as_deref().unwrap_or_default().to_owned()),
-            DELETE => None,
+        let value = || entry.value.as_deref().unwrap_or_default().to_owned();
+        let op = match entry.config_operation {
+            SET => Op::Set(value()),
+            DELETE => Op::Delete,
+            APPEND => Op::Append(value()),
+            SUBTRACT => Op::Subtract(value()),
             op => {
                 let message = format!(
-                    "{}: operation {op} (APPEND or SUBTRACT) is for list configs, and no \\
-                     topic config Weir knows is a list: SET the whole value",
+                    "{}: operation {op} is not one of SET (0), DELETE (1), APPEND (2), SUBTRACT (3)",
                     &*entry.name
                 );
-                return Err(refused(ResponseError::InvalidConfig, &message));
+                return Err(refused(ResponseError::InvalidRequest, &message));
             }
         };
-        if changes.insert(entry.name.to_string(), value).is_some() {
-            let message = format!("{} is named twice in one resource", &*entry.name);
-            return Err(refused(ResponseError::InvalidRequest, &message));
-        }
+        ops.push((entry.name.to_string(), op));
     }
-    Ok(changes)
+    Ok(Changes { replace: false, ops })
 }
 
 impl ErrorCodes for IncrementalAlterConfigsResponse {

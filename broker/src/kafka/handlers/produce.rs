@@ -1,7 +1,9 @@
 //! Produce (key 0): append each partition's batches with `Broker::append` (the
 //! HTTP API's path too), answering with the base offset. acks=0 gets no response;
-//! acks=1 and acks=all are the same on a single node, and durability is the
-//! topic's setting (sync topics fsync before this returns). Idempotent producers' batches are checked by the partition: a
+//! acks=1 and acks=all are the same on a single node (but acks=all to a topic
+//! whose min.insync.replicas is above 1 gets NOT_ENOUGH_REPLICAS, as from a
+//! Kafka partition with one replica in sync), and durability is the topic's
+//! setting (sync topics fsync before this returns). Idempotent producers' batches are checked by the partition: a
 //! retry of a batch already written is answered with its original base offset, as
 //! Kafka does; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER, a fenced epoch
 //! INVALID_PRODUCER_EPOCH, and a transactional batch (no transaction can be
@@ -18,7 +20,7 @@ use tracing::{debug, warn};
 use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::kafka::error_codes::{is_server_fault, refusal};
-use crate::topics::TopicsError;
+use crate::topics::{Acks, TopicsError};
 
 /// Answers a Produce request; None for acks=0.
 pub async fn handle(
@@ -36,7 +38,7 @@ pub async fn handle(
             let result = match (acks, data.records) {
                 // No records is an empty request, which the append refuses.
                 (-1..=1, records) => broker
-                    .append(&topic.name.0, data.index, records.unwrap_or_default())
+                    .append(&topic.name.0, data.index, records.unwrap_or_default(), acks_of(acks))
                     .await
                     .map_err(|e| produce_error(&topic.name.0, data.index, e)),
                 _ => Err((
@@ -52,6 +54,7 @@ pub async fn handle(
                     }
                     answer = answer
                         .with_base_offset(info.base_offset as i64)
+                        .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                         .with_log_start_offset(info.log_start_offset as i64);
                 }
                 Err((code, message)) => {
@@ -69,6 +72,15 @@ pub async fn handle(
         );
     }
     (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+}
+
+/// acks=-1 waits for every in-sync replica; 1 (and 0, which is not answered)
+/// for the leader.
+fn acks_of(acks: i16) -> Acks {
+    match acks {
+        -1 => Acks::All,
+        _ => Acks::Leader,
+    }
 }
 
 fn produce_error(topic: &str, partition: i32, e: TopicsError) -> (ResponseError, String) {

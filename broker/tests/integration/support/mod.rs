@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod pipeline;
+pub mod requests;
 
 use std::net::SocketAddr;
 use std::path::Path;
