@@ -225,7 +225,7 @@ fn topic_schema(configs: bool) -> Value {
             "properties": {
                 "name": { "type": "string" },
                 "value": { "type": "string" },
-                "source": { "type": "string", "enum": ["topic", "broker", "default"] },
+                "source": { "type": "string", "enum": ["topic", "node", "cluster", "broker", "default"] },
                 "is_default": { "type": "boolean", "description": "Not set on the topic" },
             },
         } });
