@@ -14,7 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::broker::Broker;
-use crate::log::{AppendError, AppendInfo, Durability, Partition, ReadError};
+use crate::log::{ActiveProducer, AppendError, AppendInfo, Durability, Partition, ReadError};
 use crate::storage::{Defaults, Layer, StorageError};
 use crate::topic::keys::{KEYS, KeyInfo};
 use crate::topic::{TopicSpec, default_value, is_internal};
@@ -327,6 +327,20 @@ impl Broker {
             })
             .collect();
         Some(configs)
+    }
+
+    /// The idempotent producers writing to a partition (DescribeProducers).
+    pub fn active_producers(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<ActiveProducer>, TopicsError> {
+        let found = u32::try_from(partition).ok().and_then(|p| self.storage.partition(topic, p));
+        let log = found.ok_or_else(|| TopicsError::UnknownPartition {
+            topic: topic.to_owned(),
+            partition: partition.into(),
+        })?;
+        Ok(log.active_producers())
     }
 
     /// Appends a client's record batches (one or more RecordBatch v2, back to

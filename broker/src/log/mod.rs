@@ -51,5 +51,7 @@ pub mod traffic;
 
 pub use config::{Durability, LogConfig};
 pub use flusher::Flusher;
-pub use partition::{AppendError, AppendInfo, FileSlice, Partition, ReadError, ReadResult};
+pub use partition::{
+    ActiveProducer, AppendError, AppendInfo, FileSlice, Partition, ReadError, ReadResult,
+};
 pub use reader::{Reader, Stop};

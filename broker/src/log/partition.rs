@@ -174,6 +174,21 @@ pub struct AppendInfo {
     pub log_append_time: Option<i64>,
 }
 
+/// An idempotent producer as a partition knows it (Kafka's DescribeProducers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    /// Its producer id.
+    pub producer_id: i64,
+    /// Its newest epoch.
+    pub epoch: i16,
+    /// The sequence number of its last record written.
+    pub last_sequence: i32,
+    /// The newest timestamp of its last batch; -1 if unknown.
+    pub last_timestamp: i64,
+    /// The offset of its last record written.
+    pub last_offset: u64,
+}
+
 /// A run of whole batches in a segment file, to be sent as they are (sendfile) or
 /// copied out.
 #[derive(Debug, Clone)]
@@ -637,6 +652,27 @@ impl Partition {
     /// Flushes performed so far; concurrent sync appends share one.
     pub fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
+    }
+
+    /// The idempotent producers with batches in the log, by producer id.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        let state = self.state.read();
+        let mut producers: Vec<ActiveProducer> = state
+            .producers
+            .iter()
+            .filter_map(|(producer_id, entry)| {
+                let last = entry.batches().last()?;
+                Some(ActiveProducer {
+                    producer_id,
+                    epoch: entry.epoch(),
+                    last_sequence: last.last_seq,
+                    last_timestamp: entry.last_timestamp(),
+                    last_offset: last.last_offset,
+                })
+            })
+            .collect();
+        producers.sort_by_key(|p| p.producer_id);
+        producers
     }
 
     /// The first offset held.

@@ -45,6 +45,8 @@ pub struct ProducerBatch {
     pub first_seq: i32,
     /// Sequence number of its last record.
     pub last_seq: i32,
+    /// Its newest record's timestamp (DescribeProducers' last timestamp).
+    pub max_timestamp: i64,
 }
 
 impl ProducerBatch {
@@ -61,6 +63,7 @@ impl ProducerBatch {
             epoch: header.producer_epoch(),
             first_seq,
             last_seq: add_sequence(first_seq, header.last_offset_delta()),
+            max_timestamp: header.max_timestamp(),
         })
     }
 }
@@ -107,6 +110,9 @@ pub enum Refused {
 pub struct ProducerEntry {
     /// The newest epoch seen.
     epoch: i16,
+    /// The newest timestamp of its last batch (-1 when unknown: a snapshot
+    /// written before it was kept).
+    last_timestamp: i64,
     /// The last batches of that epoch, oldest first; only `len` of them are set.
     batches: [BatchMeta; BATCHES_KEPT],
     /// How many of `batches` are set.
@@ -116,12 +122,27 @@ pub struct ProducerEntry {
 impl ProducerEntry {
     /// A producer at `epoch` with no batch yet.
     pub fn new(epoch: i16) -> ProducerEntry {
-        ProducerEntry { epoch, batches: [BatchMeta::default(); BATCHES_KEPT], len: 0 }
+        ProducerEntry {
+            epoch,
+            last_timestamp: -1,
+            batches: [BatchMeta::default(); BATCHES_KEPT],
+            len: 0,
+        }
     }
 
     /// The newest epoch seen.
     pub fn epoch(&self) -> i16 {
         self.epoch
+    }
+
+    /// The newest timestamp of its last batch; -1 if unknown.
+    pub fn last_timestamp(&self) -> i64 {
+        self.last_timestamp
+    }
+
+    /// Sets the newest timestamp of its last batch (from a snapshot).
+    pub fn set_last_timestamp(&mut self, timestamp: i64) {
+        self.last_timestamp = timestamp;
     }
 
     /// The last batches, oldest first.
@@ -221,10 +242,12 @@ impl ProducerStates {
             base_offset,
             last_offset,
         };
-        self.producers
+        let entry = self
+            .producers
             .entry(batch.producer_id)
-            .or_insert_with(|| ProducerEntry::new(batch.epoch))
-            .push(batch.epoch, meta);
+            .or_insert_with(|| ProducerEntry::new(batch.epoch));
+        entry.push(batch.epoch, meta);
+        entry.last_timestamp = batch.max_timestamp;
     }
 
     /// Forgets producers with no batch left at or after `log_start_offset` (after
@@ -287,7 +310,7 @@ mod tests {
     /// Producer 7's batch of `n` records from sequence `seq` at `epoch`.
     fn batch(epoch: i16, seq: i32, n: i32) -> ProducerBatch {
         let last_seq = add_sequence(seq, n - 1);
-        ProducerBatch { producer_id: 7, epoch, first_seq: seq, last_seq }
+        ProducerBatch { producer_id: 7, epoch, first_seq: seq, last_seq, max_timestamp: 0 }
     }
 
     /// Checks `b` alone against `states` and, when accepted, records it at the
@@ -318,8 +341,13 @@ mod tests {
             idem.push(1, None, Some(b"v"), &[]);
         }
         let idem = idem.build().unwrap();
-        let expected =
-            ProducerBatch { producer_id: 9, epoch: 2, first_seq: i32::MAX - 1, last_seq: 0 };
+        let expected = ProducerBatch {
+            producer_id: 9,
+            first_seq: i32::MAX - 1,
+            last_seq: 0,
+            max_timestamp: 1,
+            ..batch(2, 0, 1)
+        };
         assert_eq!(ProducerBatch::of(&BatchHeader::parse(&idem).unwrap()), Some(expected));
     }
 

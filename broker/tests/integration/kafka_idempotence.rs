@@ -183,3 +183,50 @@ async fn retries_are_recognised_after_a_restart_and_after_a_crash() {
     assert!(after_crash > next_pid, "ids do not repeat after a crash");
     broker.stop().await;
 }
+
+/// DescribeProducers of partitions 0 and 9 of the topic: per partition, the
+/// error code and (producer id, epoch, last sequence, last timestamp).
+async fn describe_producers(c: &mut RawClient) -> Vec<(i16, Vec<(i64, i32, i32, i64)>)> {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    let request = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default().with_name(topic_name()).with_partition_indexes(vec![0, 9]),
+    ]);
+    let r: DescribeProducersResponse = c.call(ApiKey::DescribeProducers, 0, &request).await;
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            let producers = p
+                .active_producers
+                .iter()
+                .map(|s| (s.producer_id.0, s.producer_epoch, s.last_sequence, s.last_timestamp))
+                .collect();
+            (p.error_code, producers)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_producers_shows_each_producers_last_batch_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    let (_, a, epoch) = init_producer_id(&mut c, None).await;
+    let (_, b, _) = init_producer_id(&mut c, None).await;
+    assert_eq!(produce(&mut c, batch(a, epoch, 0, &["a0", "a1"])).await.0, 0);
+    assert_eq!(produce(&mut c, batch(b, epoch, 0, &["b0"])).await.0, 0);
+    assert_eq!(produce(&mut c, batch(a, epoch, 2, &["a2"])).await.0, 0);
+    let unknown = kafka_protocol::ResponseError::UnknownTopicOrPartition.code();
+    let want = vec![
+        (0, vec![(a, epoch.into(), 2, 1_700_000_000_000), (b, epoch.into(), 0, 1_700_000_000_000)]),
+        (unknown, vec![]),
+    ];
+    assert_eq!(describe_producers(&mut c).await, want);
+    broker.stop().await;
+
+    // The producer-state snapshot keeps them, last timestamps included.
+    let broker = start(dir.path()).await;
+    let mut c = RawClient::connect(broker.addr).await;
+    assert_eq!(describe_producers(&mut c).await, want);
+    broker.stop().await;
+}

@@ -32,6 +32,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -106,6 +107,7 @@ registry! {
     OffsetDelete: 0..=0 => offset_delete,
     IncrementalAlterConfigs: 0..=1 => incremental_alter_configs,
     DescribeCluster: 0..=1 => describe_cluster,  // 1 names the endpoint type (kafka-python needs it)
+    DescribeProducers: 0..=0 => describe_producers,
 }
 
 tokio::task_local! {

@@ -135,7 +135,11 @@ fn the_state_survives_a_clean_close_through_the_snapshot() {
 
     // Proof the snapshot is what open reads: a producer only it knows of.
     let mut marked = saved.clone();
-    marked.record(&ProducerBatch { producer_id: 7, epoch: 0, first_seq: 0, last_seq: 0 }, 5, 5);
+    marked.record(
+        &ProducerBatch { producer_id: 7, epoch: 0, first_seq: 0, last_seq: 0, max_timestamp: 0 },
+        5,
+        5,
+    );
     snapshot::write(dir.path(), offset, &marked).unwrap();
     let p = Partition::open(dir.path(), LogConfig::default()).unwrap();
     assert!(p.producer_state(7).is_some(), "state came from the snapshot");
@@ -179,7 +183,11 @@ fn after_a_crash_the_snapshot_of_a_roll_is_completed_from_the_headers_after_it()
     let (offset, mut saved) = snapshot::decode(&bytes).unwrap();
     assert_eq!(offset, 20);
     // A producer only the snapshot knows of, to see that open reads it.
-    saved.record(&ProducerBatch { producer_id: 7, epoch: 0, first_seq: 0, last_seq: 0 }, 19, 19);
+    saved.record(
+        &ProducerBatch { producer_id: 7, epoch: 0, first_seq: 0, last_seq: 0, max_timestamp: 0 },
+        19,
+        19,
+    );
     snapshot::write(dir.path(), offset, &saved).unwrap();
     for seq in 20..25 {
         p.append(&idem(0, seq, 1)).unwrap();

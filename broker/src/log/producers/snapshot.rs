@@ -7,11 +7,12 @@
 //! | size | field                                                        |
 //! |-----:|--------------------------------------------------------------|
 //! |    4 | magic `WPST`                                                 |
-//! |    2 | format version (1)                                           |
+//! |    2 | format version (2; version 1 is read too)                    |
 //! |    8 | offset: the state describes every batch below it, none above |
 //! |    4 | producer count                                               |
-//! |    … | per producer: id i64, epoch i16, batch count u8, then per    |
-//! |      | batch first seq i32, last seq i32, base offset u64, last u64 |
+//! |    … | per producer: id i64, epoch i16, last timestamp i64 (not in  |
+//! |      | version 1), batch count u8, then per batch first seq i32,    |
+//! |      | last seq i32, base offset u64, last offset u64               |
 //! |    4 | CRC-32C of everything before                                 |
 //!
 //! A clean close writes one at the log end, and the flusher one after each segment
@@ -38,7 +39,9 @@ pub const FILE: &str = "producer-state";
 /// Its first bytes.
 const MAGIC: &[u8; 4] = b"WPST";
 /// The format version written.
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
+/// The version before producers' last timestamps were kept.
+const VERSION_1: u16 = 1;
 /// Magic, version, offset, producer count.
 const HEADER_LEN: usize = 4 + 2 + 8 + 4;
 /// Bytes per remembered batch.
@@ -54,6 +57,7 @@ pub fn encode(offset: u64, states: &ProducerStates) -> Vec<u8> {
     for (id, entry) in states.iter() {
         out.extend_from_slice(&id.to_be_bytes());
         out.extend_from_slice(&entry.epoch().to_be_bytes());
+        out.extend_from_slice(&entry.last_timestamp().to_be_bytes());
         out.push(entry.batches().len() as u8);
         for b in entry.batches() {
             out.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -104,7 +108,11 @@ pub fn decode(bytes: &[u8]) -> Option<(u64, ProducerStates)> {
         return None;
     }
     let mut r = Reader(body);
-    if &r.take::<4>()? != MAGIC || r.take::<2>().map(u16::from_be_bytes)? != VERSION {
+    if &r.take::<4>()? != MAGIC {
+        return None;
+    }
+    let version = r.take::<2>().map(u16::from_be_bytes)?;
+    if version != VERSION && version != VERSION_1 {
         return None;
     }
     let offset = r.u64()?;
@@ -113,6 +121,9 @@ pub fn decode(bytes: &[u8]) -> Option<(u64, ProducerStates)> {
     for _ in 0..count {
         let id = r.i64()?;
         let mut entry = ProducerEntry::new(r.i16()?);
+        if version == VERSION {
+            entry.set_last_timestamp(r.i64()?);
+        }
         let batches = r.u8()?;
         if batches as usize > BATCHES_KEPT {
             return None;
@@ -216,8 +227,13 @@ mod tests {
         let mut states = ProducerStates::default();
         for (id, epoch, n) in [(1, 0, 1), (2, 3, 7), (i64::MAX, i16::MAX, 2)] {
             for i in 0..n {
-                let b =
-                    ProducerBatch { producer_id: id, epoch, first_seq: i * 2, last_seq: i * 2 + 1 };
+                let b = ProducerBatch {
+                    producer_id: id,
+                    epoch,
+                    first_seq: i * 2,
+                    last_seq: i * 2 + 1,
+                    max_timestamp: 1_000 + i as i64,
+                };
                 states.record(&b, 100 + i as u64 * 2, 101 + i as u64 * 2);
             }
         }
@@ -241,11 +257,36 @@ mod tests {
             assert_eq!(decode(&flipped), None, "flipped byte {at}");
         }
         let mut future = bytes.clone();
-        future[5] = 2;
+        future[5] = 3;
         let body = future.len() - 4;
         let crc = crc32c::crc32c(&future[..body]);
         future[body..].copy_from_slice(&crc.to_be_bytes());
         assert_eq!(decode(&future), None, "an unknown version");
+    }
+
+    #[test]
+    fn a_version_1_snapshot_is_read_without_last_timestamps() {
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(MAGIC);
+        v1.extend_from_slice(&VERSION_1.to_be_bytes());
+        v1.extend_from_slice(&50u64.to_be_bytes());
+        v1.extend_from_slice(&1u32.to_be_bytes());
+        v1.extend_from_slice(&7i64.to_be_bytes());
+        v1.extend_from_slice(&3i16.to_be_bytes());
+        v1.push(1);
+        for field in [0i32, 4] {
+            v1.extend_from_slice(&field.to_be_bytes());
+        }
+        for offset in [10u64, 14] {
+            v1.extend_from_slice(&offset.to_be_bytes());
+        }
+        let crc = crc32c::crc32c(&v1);
+        v1.extend_from_slice(&crc.to_be_bytes());
+        let (offset, states) = decode(&v1).expect("version 1 decodes");
+        assert_eq!(offset, 50);
+        let entry = states.get(7).unwrap();
+        assert_eq!((entry.epoch(), entry.last_timestamp()), (3, -1));
+        assert_eq!(entry.batches()[0].last_offset, 14);
     }
 
     #[test]
