@@ -340,6 +340,16 @@ impl Storage {
         self.registry.lock().get(name).cloned()
     }
 
+    /// The id of the topic called `name` (Kafka's topic id, a UUID).
+    pub fn topic_id(&self, name: &str) -> Option<uuid::Uuid> {
+        self.registry.lock().id(name)
+    }
+
+    /// The topic whose id is `id`.
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<TopicSpec> {
+        self.registry.lock().by_id(id).cloned()
+    }
+
     /// Every topic, sorted by name.
     pub fn topics(&self) -> Vec<TopicSpec> {
         self.registry.lock().list().cloned().collect()

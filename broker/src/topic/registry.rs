@@ -2,10 +2,15 @@
 //!
 //! ```text
 //! {"version": 1, "topics": [{"name": "orders", "partitions": 3,
-//!                            "configs": {"retention.ms": "86400000"}}]}
+//!                            "configs": {"retention.ms": "86400000"},
+//!                            "id": "1f0c7a52-3b7e-4f53-9a43-5e1a2c4b8d10"}]}
 //! ```
 //!
-//! Topics are sorted by name and carry only their config overrides. Every mutation
+//! Topics are sorted by name and carry only their config overrides, and the
+//! topic id Kafka clients of Fetch 13+ and Metadata 10+ name them by: a random
+//! UUID given at creation, so a topic deleted and created again under the same
+//! name is another topic. A file written before ids existed gets them on open
+//! (and is rewritten once). Every mutation
 //! rewrites the whole file atomically (`topics.json.tmp`, fsync, rename, fsync of the
 //! directory) before it returns; if that fails the registry in memory is unchanged.
 
@@ -17,6 +22,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::{TopicError, parse_log_config, validate_topic_name};
 use crate::log::LogConfig;
@@ -40,7 +46,19 @@ pub struct TopicSpec {
     pub configs: BTreeMap<String, String>,
 }
 
-/// The shape of `topics.json`: `T` is `TopicSpec` to read, `&TopicSpec` to write.
+/// A topic as `topics.json` holds it: its spec and its id.
+#[derive(Serialize, Deserialize)]
+struct Stored<T> {
+    /// Name, partitions, configs.
+    #[serde(flatten)]
+    spec: T,
+    /// The topic id, a UUID; absent in files written before ids existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+}
+
+/// The shape of `topics.json`: `T` is `Stored<TopicSpec>` to read,
+/// `Stored<&TopicSpec>` to write.
 #[derive(Serialize, Deserialize)]
 struct TopicsFile<T> {
     /// `FORMAT_VERSION`, so a future layout is refused rather than misread.
@@ -63,6 +81,8 @@ pub struct TopicRegistry {
     dir: PathBuf,
     /// Topics by name; a BTreeMap so listings come sorted.
     topics: BTreeMap<String, TopicSpec>,
+    /// Each topic's id, by name.
+    ids: BTreeMap<String, Uuid>,
 }
 
 impl TopicRegistry {
@@ -72,13 +92,32 @@ impl TopicRegistry {
     pub fn open(data_dir: &Path) -> Result<Self, TopicError> {
         fs::create_dir_all(data_dir).map_err(io_error(data_dir))?;
         let path = data_dir.join(TOPICS_FILE);
-        let topics = match fs::read(&path) {
+        let (topics, mut ids) = match fs::read(&path) {
             Ok(bytes) => load(&bytes).map_err(|reason| TopicError::Corrupt { path, reason })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(TopicError::Io { path, source: e }),
         };
+        let missing: Vec<String> = topics.keys().filter(|n| !ids.contains_key(*n)).cloned().collect();
+        for name in &missing {
+            ids.insert(name.clone(), Uuid::new_v4());
+        }
+        if !missing.is_empty() {
+            write_topics(data_dir, topics.values(), &ids)?;
+            tracing::info!(topics = missing.len(), "gave topics written before topic ids their ids");
+        }
         tracing::debug!(dir = %data_dir.display(), topics = topics.len(), "opened topic registry");
-        Ok(TopicRegistry { dir: data_dir.to_owned(), topics })
+        Ok(TopicRegistry { dir: data_dir.to_owned(), topics, ids })
+    }
+
+    /// The id of the topic called `name`.
+    pub fn id(&self, name: &str) -> Option<Uuid> {
+        self.ids.get(name).copied()
+    }
+
+    /// The topic whose id is `id`.
+    pub fn by_id(&self, id: Uuid) -> Option<&TopicSpec> {
+        let name = self.ids.iter().find(|(_, known)| **known == id)?.0;
+        self.topics.get(name)
     }
 
     /// What `create` would refuse `spec` for, without creating anything: its
@@ -94,8 +133,11 @@ impl TopicRegistry {
     /// Validates and persists a new topic and returns it as stored.
     pub fn create(&mut self, spec: TopicSpec) -> Result<&TopicSpec, TopicError> {
         self.check_new(&spec)?;
-        write_topics(&self.dir, self.topics.values().chain([&spec]))?;
+        let mut ids = self.ids.clone();
+        ids.insert(spec.name.clone(), Uuid::new_v4());
+        write_topics(&self.dir, self.topics.values().chain([&spec]), &ids)?;
         tracing::info!(topic = %spec.name, partitions = spec.partitions, "created topic");
+        self.ids = ids;
         Ok(self.topics.entry(spec.name.clone()).or_insert(spec))
     }
 
@@ -103,10 +145,11 @@ impl TopicRegistry {
     /// data is the caller's job.
     pub fn delete(&mut self, name: &str) -> Result<TopicSpec, TopicError> {
         let spec = self.topics.remove(name).ok_or_else(|| unknown(name))?;
-        if let Err(e) = write_topics(&self.dir, self.topics.values()) {
+        if let Err(e) = write_topics(&self.dir, self.topics.values(), &self.ids) {
             self.topics.insert(spec.name.clone(), spec);
             return Err(e);
         }
+        self.ids.remove(name);
         tracing::info!(topic = %name, "deleted topic");
         Ok(spec)
     }
@@ -120,7 +163,7 @@ impl TopicRegistry {
         }
         let grown = TopicSpec { partitions, ..current.clone() };
         let topics = self.topics.values().map(|t| if t.name == name { &grown } else { t });
-        write_topics(&self.dir, topics)?;
+        write_topics(&self.dir, topics, &self.ids)?;
         tracing::info!(topic = %name, partitions, "added partitions");
         self.topics.insert(grown.name.clone(), grown);
         Ok(())
@@ -148,7 +191,7 @@ impl TopicRegistry {
         let altered =
             TopicSpec { name: current.name.clone(), partitions: current.partitions, configs };
         let topics = self.topics.values().map(|t| if t.name == name { &altered } else { t });
-        write_topics(&self.dir, topics)?;
+        write_topics(&self.dir, topics, &self.ids)?;
         tracing::info!(topic = %name, configs = ?altered.configs, "altered topic configs");
         self.topics.insert(altered.name.clone(), altered);
         Ok(())
@@ -177,26 +220,39 @@ fn validate_spec(spec: &TopicSpec) -> Result<(), TopicError> {
     parse_log_config(&spec.configs).map(drop)
 }
 
+/// The topics of `topics.json` and the ids it holds.
+type Loaded = (BTreeMap<String, TopicSpec>, BTreeMap<String, Uuid>);
+
 /// Parses `topics.json` and checks every topic as `create` would. The error is the
 /// reason the file cannot be trusted.
-fn load(bytes: &[u8]) -> Result<BTreeMap<String, TopicSpec>, String> {
+fn load(bytes: &[u8]) -> Result<Loaded, String> {
     let VersionOnly { version } = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if version != FORMAT_VERSION {
         return Err(format!(
             "unsupported format version {version}; this Weir reads version {FORMAT_VERSION}"
         ));
     }
-    let file: TopicsFile<TopicSpec> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let file: TopicsFile<Stored<TopicSpec>> =
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     let mut topics = BTreeMap::new();
-    for spec in file.topics {
+    let mut ids = BTreeMap::new();
+    for Stored { spec, id } in file.topics {
         let bad = |e: TopicError| format!("topic {:?}: {e}", spec.name);
         validate_topic_name(&spec.name).and_then(|()| validate_spec(&spec)).map_err(bad)?;
         if topics.contains_key(&spec.name) {
             return Err(format!("topic {:?} is listed twice", spec.name));
         }
+        if let Some(id) = id {
+            let id = Uuid::parse_str(&id)
+                .map_err(|e| format!("topic {:?}: id {id:?} is not a UUID: {e}", spec.name))?;
+            if ids.values().any(|known| *known == id) {
+                return Err(format!("topic {:?}: id {id} is another topic's too", spec.name));
+            }
+            ids.insert(spec.name.clone(), id);
+        }
         topics.insert(spec.name.clone(), spec);
     }
-    Ok(topics)
+    Ok((topics, ids))
 }
 
 /// Atomically replaces `dir/topics.json` with `topics`. Should the final directory
@@ -204,9 +260,14 @@ fn load(bytes: &[u8]) -> Result<BTreeMap<String, TopicSpec>, String> {
 fn write_topics<'a>(
     dir: &Path,
     topics: impl Iterator<Item = &'a TopicSpec>,
+    ids: &BTreeMap<String, Uuid>,
 ) -> Result<(), TopicError> {
     let mut topics: Vec<&TopicSpec> = topics.collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
+    let topics = topics
+        .into_iter()
+        .map(|spec| Stored { spec, id: ids.get(&spec.name).map(Uuid::to_string) })
+        .collect();
     let file = TopicsFile { version: FORMAT_VERSION, topics };
     let tmp = dir.join(format!("{TOPICS_FILE}.tmp"));
     let path = dir.join(TOPICS_FILE);

@@ -11,11 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 
 use super::ErrorCodes;
+use super::describe_configs::source_code;
 use crate::broker::Broker;
 use crate::kafka::error_codes::refusal;
 use crate::topic::TopicSpec;
@@ -75,7 +76,26 @@ fn answer(broker: &Arc<Broker>, request: CreateTopicsRequest) -> CreateTopicsRes
                 .collect();
             let spec = TopicSpec { name: topic.name.0.to_string(), partitions, configs };
             match broker.create_topic(spec, request.validate_only) {
-                Ok(_) => result.with_num_partitions(partitions as i32).with_replication_factor(1),
+                Ok(_) => {
+                    let name = topic.name.0.as_str();
+                    // The new topic's id and configs (v7, v5+); none yet when only validated.
+                    let configs = broker.topic_configs(name).unwrap_or_default();
+                    result
+                        .with_num_partitions(partitions as i32)
+                        .with_replication_factor(1)
+                        .with_topic_id(broker.storage.topic_id(name).unwrap_or_default())
+                        .with_configs(Some(
+                            configs
+                                .into_iter()
+                                .map(|c| {
+                                    CreatableTopicConfigs::default()
+                                        .with_name(StrBytes::from_string(c.name))
+                                        .with_value(Some(StrBytes::from_string(c.value)))
+                                        .with_config_source(source_code(c.source))
+                                })
+                                .collect(),
+                        ))
+                }
                 Err(e) => {
                     let (code, message) = refusal(&e);
                     fail(code, message)

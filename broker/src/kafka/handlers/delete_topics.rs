@@ -1,5 +1,6 @@
-//! DeleteTopics (key 20): removes topics by name (v0-5: `topic_names`; v6: `topics`)
-//! with `Broker::delete_topic`, as the HTTP API does; internal topics are refused.
+//! DeleteTopics (key 20): removes topics by name (v0-5: `topic_names`) or by
+//! name or id (v6: `topics`) with `Broker::delete_topic`, as the HTTP API does;
+//! internal topics are refused, an unknown id is UNKNOWN_TOPIC_ID.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use kafka_protocol::messages::{
     DeleteTopicsRequest, DeleteTopicsResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use super::ErrorCodes;
 use crate::broker::Broker;
@@ -26,24 +28,31 @@ pub async fn handle(
 }
 
 fn answer(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
-    let names: Vec<Option<TopicName>> = request
+    // (name, id): v0-5 name topics; v6 names or ids.
+    let asked: Vec<(Option<TopicName>, Uuid)> = request
         .topic_names
         .into_iter()
-        .map(Some)
-        .chain(request.topics.into_iter().map(|t| t.name))
+        .map(|name| (Some(name), Uuid::nil()))
+        .chain(request.topics.into_iter().map(|t| (t.name, t.topic_id)))
         .collect();
-    let responses = names
+    let responses = asked
         .into_iter()
-        .map(|name| {
-            let result = DeletableTopicResult::default().with_name(name.clone());
+        .map(|(name, id)| {
+            let name = match name {
+                Some(name) => Some(name.0.to_string()),
+                None => broker.storage.topic_by_id(id).map(|spec| spec.name),
+            };
+            let result = DeletableTopicResult::default()
+                .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
+                .with_topic_id(name.as_deref().and_then(|n| broker.storage.topic_id(n)).unwrap_or(id));
             let Some(name) = name else {
                 return result
                     .with_error_code(ResponseError::UnknownTopicId.code())
-                    .with_error_message(Some(StrBytes::from_static_str(
-                        "topics are deleted by name",
-                    )));
+                    .with_error_message(Some(StrBytes::from_string(format!(
+                        "no topic has id {id}"
+                    ))));
             };
-            match broker.delete_topic(&name.0) {
+            match broker.delete_topic(&name) {
                 Ok(()) => result,
                 Err(e) => {
                     let (code, message) = refusal(&e);

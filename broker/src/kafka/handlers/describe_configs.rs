@@ -121,7 +121,7 @@ fn entry(
 }
 
 /// Kafka's ConfigSource code.
-fn source_code(source: ConfigSource) -> i8 {
+pub(super) fn source_code(source: ConfigSource) -> i8 {
     match source {
         ConfigSource::Topic => 1,   // DYNAMIC_TOPIC_CONFIG
         ConfigSource::Node => 2,    // DYNAMIC_BROKER_CONFIG

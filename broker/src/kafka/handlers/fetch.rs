@@ -1,5 +1,6 @@
 //! Fetch (key 1): whole batches from each partition's fetch offset, long-polling
-//! until `min_bytes` are there or `max_wait_ms` passes. Record bytes are not read
+//! until `min_bytes` are there or `max_wait_ms` passes. Topics are named by name
+//! (v4-12) or by topic id (v13+; an unknown id is UNKNOWN_TOPIC_ID). Record bytes are not read
 //! here: the response carries file slices, which the connection sends with
 //! sendfile.
 //!
@@ -36,12 +37,24 @@ pub async fn handle(
     // Woken by an append to any partition asked for (registered before the first
     // look, so none is missed).
     let appended = Arc::new(Notify::new());
+    // v13+ name topics by id: each topic's name, None for an unknown id.
+    let names: Arc<Vec<Option<String>>> = Arc::new(
+        request
+            .topics
+            .iter()
+            .map(|t| match t.topic_id.is_nil() {
+                true => Some(t.topic.0.to_string()),
+                false => broker.storage.topic_by_id(t.topic_id).map(|spec| spec.name),
+            })
+            .collect(),
+    );
     if request.max_wait_ms > 0 {
-        for topic in &request.topics {
+        for (topic, name) in request.topics.iter().zip(names.iter()) {
+            let Some(name) = name else { continue };
             for wanted in &topic.partitions {
                 let partition = u32::try_from(wanted.partition)
                     .ok()
-                    .and_then(|p| broker.storage.partition(&topic.topic.0, p));
+                    .and_then(|p| broker.storage.partition(name, p));
                 if let Some(partition) = partition {
                     partition.appends().register(&appended);
                 }
@@ -51,7 +64,8 @@ pub async fn handle(
     let request = Arc::new(request);
     loop {
         let (look_broker, look_request) = (Arc::clone(broker), Arc::clone(&request));
-        let look = off_thread(move || gather(&look_broker, &look_request)).await;
+        let look_names = Arc::clone(&names);
+        let look = off_thread(move || gather(&look_broker, &look_request, &look_names)).await;
         let enough = look.bytes >= request.min_bytes.max(0) as usize;
         if enough || look.errors || Instant::now() >= deadline {
             for (partition, bytes, records) in look.served {
@@ -79,27 +93,31 @@ struct Look {
 }
 
 /// One look over the requested partitions (blocking: it may read the disk).
-fn gather(broker: &Broker, request: &FetchRequest) -> Look {
+fn gather(broker: &Broker, request: &FetchRequest, names: &[Option<String>]) -> Look {
     let mut served = Vec::new();
     let max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let mut total = 0usize;
     let mut slices = Vec::new();
     let mut errors = false;
     let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
+    for (topic, name) in request.topics.iter().zip(names) {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for wanted in &topic.partitions {
             let mut data = PartitionData::default()
                 .with_partition_index(wanted.partition)
                 .with_records(Some(Bytes::new()))
                 .with_aborted_transactions(Some(Vec::new()));
-            let partition = u32::try_from(wanted.partition)
-                .ok()
-                .and_then(|p| broker.storage.partition(&topic.topic.0, p));
+            let partition = name.as_deref().and_then(|name| {
+                let p = u32::try_from(wanted.partition).ok()?;
+                broker.storage.partition(name, p)
+            });
             let Some(partition) = partition else {
                 errors = true;
-                partitions
-                    .push(data.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                let code = match name {
+                    None => ResponseError::UnknownTopicId,
+                    Some(_) => ResponseError::UnknownTopicOrPartition,
+                };
+                partitions.push(data.with_error_code(code.code()));
                 continue;
             };
             // The request's and the partition's limits hold, except that the first
@@ -142,7 +160,7 @@ fn gather(broker: &Broker, request: &FetchRequest) -> Look {
                     data.log_start_offset = log_start_offset as i64;
                 }
                 Err(e @ ReadError::Io { .. }) => {
-                    tracing::error!(topic = %&*topic.topic.0, partition = wanted.partition, error = %e, "fetch failed");
+                    tracing::error!(topic = name.as_deref().unwrap_or("?"), partition = wanted.partition, error = %e, "fetch failed");
                     errors = true;
                     data.error_code = e.error_code();
                 }
@@ -152,6 +170,7 @@ fn gather(broker: &Broker, request: &FetchRequest) -> Look {
         topics.push(
             FetchableTopicResponse::default()
                 .with_topic(topic.topic.clone())
+                .with_topic_id(topic.topic_id)
                 .with_partitions(partitions),
         );
     }

@@ -1,6 +1,7 @@
 //! Metadata (key 3): this broker as the only node and leader of every partition,
-//! and the topics asked for (all of them when the list is null), auto-creating
-//! unknown ones when the client allows it and the broker is configured to.
+//! and the topics asked for (all of them when the list is null) with their ids
+//! (v10+), by name or (v12+) by id, auto-creating unknown names when the client
+//! allows it and the broker is configured to; an unknown id is UNKNOWN_TOPIC_ID.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use kafka_protocol::messages::{
     BrokerId, MetadataRequest, MetadataResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use super::ErrorCodes;
 use crate::broker::Broker;
@@ -44,19 +46,28 @@ fn answer(
     let may_create = version < 4 || request.allow_auto_topic_creation;
     // In v0 an empty list means every topic; later versions send null for that.
     let asked = request.topics.filter(|t| version > 0 || !t.is_empty());
+    let describe = |spec: &TopicSpec| describe(spec, broker.storage.topic_id(&spec.name), node);
     let topics = match asked {
-        None => broker.storage.topics().iter().map(|spec| describe(spec, node)).collect(),
+        None => broker.storage.topics().iter().map(describe).collect(),
         Some(asked) => asked
             .into_iter()
-            .filter_map(|t| t.name)
-            .map(|name| {
+            .map(|t| {
+                // v12+ may name a topic by its id alone.
+                let Some(name) = t.name else {
+                    return match broker.storage.topic_by_id(t.topic_id) {
+                        Some(spec) => describe(&spec),
+                        None => MetadataResponseTopic::default()
+                            .with_topic_id(t.topic_id)
+                            .with_error_code(ResponseError::UnknownTopicId.code()),
+                    };
+                };
                 let looked_up = if may_create {
                     broker.topic_or_create(&name.0)
                 } else {
                     Ok(broker.storage.topic(&name.0))
                 };
                 match looked_up {
-                    Ok(Some(spec)) => describe(&spec, node),
+                    Ok(Some(spec)) => describe(&spec),
                     Ok(None) => topic_error(name, ResponseError::UnknownTopicOrPartition.code()),
                     Err(e) => topic_error(name, e.error_code()),
                 }
@@ -74,7 +85,7 @@ fn topic_error(name: TopicName, code: i16) -> MetadataResponseTopic {
     MetadataResponseTopic::default().with_name(Some(name)).with_error_code(code)
 }
 
-fn describe(spec: &TopicSpec, node: BrokerId) -> MetadataResponseTopic {
+fn describe(spec: &TopicSpec, id: Option<Uuid>, node: BrokerId) -> MetadataResponseTopic {
     let partitions = (0..spec.partitions as i32)
         .map(|p| {
             MetadataResponsePartition::default()
@@ -89,6 +100,7 @@ fn describe(spec: &TopicSpec, node: BrokerId) -> MetadataResponseTopic {
         .collect();
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(spec.name.clone()))))
+        .with_topic_id(id.unwrap_or_default())
         .with_is_internal(is_internal(&spec.name))
         .with_partitions(partitions)
 }

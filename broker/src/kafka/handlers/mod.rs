@@ -77,15 +77,16 @@ macro_rules! registry {
     };
 }
 
-// The ranges follow Apache Kafka 3.0 (the last release before Fetch needed topic
-// ids), raised to the lowest version the `kafka-protocol` crate decodes; clients
-// infer the broker's release from them (see KAFKA-COMPAT.md), so they change only
-// on purpose.
+// The ranges lie within Apache Kafka 3.7's (Fetch 16 and Metadata 12, with topic
+// ids, are its newest), raised to the lowest version the `kafka-protocol` crate
+// decodes, and capped where Weir serves less; clients infer the broker's release
+// from them (kafka-python reads 3.7 from Fetch 16; see KAFKA-COMPAT.md), so they
+// change only on purpose.
 registry! {
     Produce: 3..=9 => produce,                   // 3: the crate's lowest; v2 batches need it
-    Fetch: 4..=12 => fetch,                      // 13+ name topics by id, which Weir does not assign
+    Fetch: 4..=16 => fetch,                      // 13+ name topics by id
     ListOffsets: 1..=7 => list_offsets,          // 7: max-timestamp lookups (-3)
-    Metadata: 0..=11 => metadata,
+    Metadata: 0..=12 => metadata,                // 10+ give topic ids, 12 takes them
     InitProducerId: 0..=4 => init_producer_id,
     ApiVersions: 0..=3 => api_versions,
     CreateTopics: 2..=7 => create_topics,

@@ -51,12 +51,42 @@ fn file_is_versioned_sorted_and_holds_only_overrides() {
     registry.create(spec("a", 1, &[])).unwrap();
     let text = fs::read_to_string(tmp.path().join(TOPICS_FILE)).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (a, b) = (registry.id("a").unwrap(), registry.id("b").unwrap());
+    assert_ne!(a, b);
     let expected = serde_json::json!({"version": 1, "topics": [
-        {"name": "a", "partitions": 1},
-        {"name": "b", "partitions": 2, "configs": {"segment.bytes": "1048576"}},
+        {"name": "a", "partitions": 1, "id": a.to_string()},
+        {"name": "b", "partitions": 2, "configs": {"segment.bytes": "1048576"}, "id": b.to_string()},
     ]});
     assert_eq!(json, expected);
     assert!(!tmp.path().join("topics.json.tmp").exists());
+}
+
+#[test]
+fn topic_ids_are_kept_found_and_given_to_topics_written_without_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = r#"{"version": 1, "topics": [{"name": "orders", "partitions": 3}]}"#;
+    fs::write(tmp.path().join(TOPICS_FILE), old).unwrap();
+    let registry = TopicRegistry::open(tmp.path()).unwrap();
+    let id = registry.id("orders").expect("an id given on open");
+    assert_eq!(registry.by_id(id).map(|s| s.name.as_str()), Some("orders"));
+    let mut registry = TopicRegistry::open(tmp.path()).unwrap();
+    assert_eq!(registry.id("orders"), Some(id), "written back, so kept");
+    // Deleted and created again: another topic, another id.
+    registry.delete("orders").unwrap();
+    assert_eq!(registry.by_id(id), None);
+    registry.create(spec("orders", 1, &[])).unwrap();
+    assert_ne!(registry.id("orders"), Some(id));
+
+    let twice = format!(
+        r#"{{"version": 1, "topics": [{{"name": "a", "partitions": 1, "id": "{id}"}},
+            {{"name": "b", "partitions": 1, "id": "{id}"}}]}}"#
+    );
+    fs::write(tmp.path().join(TOPICS_FILE), twice).unwrap();
+    let e = TopicRegistry::open(tmp.path()).unwrap_err();
+    assert!(e.to_string().contains("another topic's too"), "{e}");
+    let bad = r#"{"version": 1, "topics": [{"name": "a", "partitions": 1, "id": "nope"}]}"#;
+    fs::write(tmp.path().join(TOPICS_FILE), bad).unwrap();
+    assert!(TopicRegistry::open(tmp.path()).unwrap_err().to_string().contains("not a UUID"));
 }
 
 #[test]
