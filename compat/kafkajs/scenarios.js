@@ -67,11 +67,31 @@ const scenarios = {
     assert.equal(entries["retention.bytes"], "1048576");
     assert.notEqual(entries["retention.ms"], "600000", "AlterConfigs replaced the set");
 
+    // The broker's configs: described with the node's settings read-only, and a
+    // broker-wide default changed at run time.
+    const brokerResource = { type: ConfigResourceTypes.BROKER, name: "0" };
+    await admin.alterConfigs({ validateOnly: false,
+      resources: [{ ...brokerResource, configEntries: [{ name: "log.retention.ms", value: "7200000" }] }] });
+    const brokerConfigs = await admin.describeConfigs({ resources: [brokerResource], includeSynonyms: false });
+    const brokerEntries = Object.fromEntries(
+      brokerConfigs.resources[0].configEntries.map((e) => [e.configName, e]));
+    assert.equal(brokerEntries["log.retention.ms"].configValue, "7200000");
+    assert.equal(brokerEntries["broker.id"].readOnly, true);
+
+    // Partitions are added, never removed (INVALID_PARTITIONS, 37).
+    await admin.createPartitions({ topicPartitions: [{ topic: "js-admin", count: 3 }] });
+    const grown = await admin.fetchTopicMetadata({ topics: ["js-admin"] });
+    assert.equal(grown.topics[0].partitions.length, 3);
+    await assert.rejects(admin.createPartitions({ topicPartitions: [{ topic: "js-admin", count: 2 }] }),
+      (e) => JSON.stringify(e).includes("INVALID_PARTITIONS") || /partitions/i.test(e.message));
+
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({ topic: "js-admin",
-      messages: Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: 0 })) });
+      messages: Array.from({ length: 10 }, (_, i) => ({ value: `v${i}`, partition: 0, timestamp: `${1_700_000_000_000 + i}` })) });
     await producer.disconnect();
+    const byTime = await admin.fetchTopicOffsetsByTimestamp("js-admin", 1_700_000_000_005);
+    assert.equal(byTime.find((o) => o.partition === 0).offset, "5");
     await admin.deleteTopicRecords({ topic: "js-admin", partitions: [{ partition: 0, offset: "4" }] });
     const offsets = await admin.fetchTopicOffsets("js-admin");
     const p0 = offsets.find((o) => o.partition === 0);
@@ -83,6 +103,9 @@ const scenarios = {
     await admin.resetOffsets({ groupId: "js-group", topic: "js-admin", earliest: true });
     const groups = await admin.listGroups();
     assert.ok(groups.groups.some((g) => g.groupId === "js-group"));
+    const groupsDescribed = await admin.describeGroups(["js-group"]);
+    assert.equal(groupsDescribed.groups[0].groupId, "js-group");
+    assert.equal(groupsDescribed.groups[0].state, "Empty");
     const deleted = await admin.deleteGroups(["js-group"]);
     assert.equal(deleted[0].errorCode, 0);
     // GROUP_ID_NOT_FOUND (69), reported per group.

@@ -160,11 +160,8 @@ impl Group {
     fn join_new(&mut self, request: JoinRequest, now: Instant) -> Outcome<JoinResponse> {
         let id = new_member_id(request.group_instance_id.as_deref().unwrap_or(&request.client_id));
         if let Some(instance) = &request.group_instance_id {
-            // Minimal static membership: the new incarnation replaces the old one,
-            // and the group rebalances (Kafka would hand over the assignment).
             if let Some(old) = self.static_member(instance) {
-                info!(group = %self.id, instance, old = %old, new = %id, "static member replaced");
-                self.remove_member(&old, || GroupError::FencedInstanceId, now);
+                return self.replace_static_member(old, id, request, now);
             }
             return self.add_member(id, request, now);
         }
@@ -212,6 +209,45 @@ impl Group {
         }
         debug!(group = %self.id, member = %id, "member added");
         self.members.insert(id, member);
+        self.rebalance_or_try_complete(now);
+        Outcome::Waiting(receiver)
+    }
+
+    /// A static member back under a new member id (KIP-345), typically after a
+    /// restart: it takes the old id's place, assignment and leadership, and the
+    /// old incarnation's parked requests are fenced. A stable group whose
+    /// protocol this does not change does not rebalance: the member gets the
+    /// current generation and, as leader, the old id, so that it syncs as a
+    /// follower and is handed its assignment as it was.
+    fn replace_static_member(
+        &mut self,
+        old: String,
+        id: String,
+        request: JoinRequest,
+        now: Instant,
+    ) -> Outcome<JoinResponse> {
+        let mut member = self.members.remove(&old).expect("found by its instance id");
+        member.answer_join(Err(GroupError::FencedInstanceId));
+        member.answer_sync(Err(GroupError::FencedInstanceId));
+        member.id = id.clone();
+        member.client_id = request.client_id.clone();
+        member.client_host = request.client_host.clone();
+        member.update(&request);
+        member.touch(now);
+        let leader_before = self.leader.clone().unwrap_or_default();
+        if leader_before == old {
+            self.leader = Some(id.clone());
+        }
+        self.members.insert(id.clone(), member);
+        info!(group = %self.id, instance = request.group_instance_id.as_deref().unwrap_or(""),
+            old = %old, new = %id, state = %self.state, "static member rejoined");
+        if self.state == GroupState::Stable && self.select_protocol() == self.protocol {
+            let mut response = self.join_response(&id);
+            (response.leader, response.members) = (leader_before, Vec::new());
+            return ready(Ok(response));
+        }
+        let (reply, receiver) = oneshot::channel();
+        self.members.get_mut(&id).expect("inserted above").awaiting_join = Some(reply);
         self.rebalance_or_try_complete(now);
         Outcome::Waiting(receiver)
     }

@@ -50,6 +50,15 @@ pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfi
                 let kinds = ["CreateTime", "LogAppendTime"];
                 config.conformance.log_append_time = one_of(key, value, &kinds)? == "LogAppendTime"
             }
+            // Compaction's settings: validated and kept, without effect on the
+            // delete-policy topics Weir has (as on a Kafka topic not compacted).
+            "delete.retention.ms" | "min.compaction.lag.ms" => {
+                int(0..=i64::MAX, MS)?;
+            }
+            "max.compaction.lag.ms" => {
+                int(1..=i64::MAX, MS)?;
+            }
+            "min.cleanable.dirty.ratio" => ratio(key, value)?,
             "min.insync.replicas" => {
                 config.min_insync_replicas = int(1..=i32::MAX as i64, "replicas")? as u32
             }
@@ -110,7 +119,19 @@ fn render(config: &LogConfig, key: &str) -> String {
             false => "CreateTime".into(),
         },
         "min.insync.replicas" => config.min_insync_replicas.to_string(),
+        "delete.retention.ms" => "86400000".into(),
+        "max.compaction.lag.ms" => i64::MAX.to_string(),
+        "min.cleanable.dirty.ratio" => "0.5".into(),
+        "min.compaction.lag.ms" => "0".into(),
         _ => String::new(),
+    }
+}
+
+/// A number from 0 to 1.
+fn ratio(key: &str, value: &str) -> Result<(), TopicError> {
+    match value.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(()),
+        _ => Err(invalid(key, value, "expected a number from 0 to 1".into())),
     }
 }
 
@@ -352,5 +373,19 @@ mod tests {
         rejects("compression.type", "brotli", "one of: producer, uncompressed, gzip");
         rejects("message.timestamp.type", "Now", "one of: CreateTime, LogAppendTime");
         rejects("min.insync.replicas", "0", "from 1 to");
+    }
+
+    #[test]
+    fn compaction_settings_are_validated_and_kept() {
+        let kept = [
+            ("delete.retention.ms", "900"),
+            ("min.compaction.lag.ms", "0"),
+            ("max.compaction.lag.ms", "60000"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+        ];
+        assert_eq!(parse(&kept).unwrap(), LogConfig::default(), "no effect without compaction");
+        rejects("delete.retention.ms", "-1", "from 0 to");
+        rejects("max.compaction.lag.ms", "0", "from 1 to");
+        rejects("min.cleanable.dirty.ratio", "1.5", "from 0 to 1");
     }
 }

@@ -14,6 +14,8 @@ pub enum ConfigType {
     Int,
     /// A 64-bit integer.
     Long,
+    /// A decimal number.
+    Double,
     /// Comma-separated words.
     List,
 }
@@ -32,7 +34,7 @@ pub struct KeyInfo {
 }
 
 /// Every key a topic may override, sorted by name.
-pub const KEYS: [KeyInfo; 12] = [
+pub const KEYS: [KeyInfo; 16] = [
     KeyInfo {
         name: "cleanup.policy",
         broker_name: "log.cleanup.policy",
@@ -46,6 +48,14 @@ pub const KEYS: [KeyInfo; 12] = [
         kind: ConfigType::String,
         doc: "The codec batches are stored with: producer keeps the producer's; \
               uncompressed, gzip, snappy, lz4 or zstd recompresses on append.",
+    },
+    KeyInfo {
+        name: "delete.retention.ms",
+        broker_name: "log.cleaner.delete.retention.ms",
+        kind: ConfigType::Long,
+        doc: "How long a compacted topic keeps tombstones (ms). Compaction is not \
+              supported yet: kept and validated, and without effect, as on any Kafka \
+              topic that is not compacted.",
     },
     KeyInfo {
         name: "durability",
@@ -67,6 +77,13 @@ pub const KEYS: [KeyInfo; 12] = [
         doc: "Bytes of log between two entries of the sparse offset index.",
     },
     KeyInfo {
+        name: "max.compaction.lag.ms",
+        broker_name: "log.cleaner.max.compaction.lag.ms",
+        kind: ConfigType::Long,
+        doc: "The longest a record of a compacted topic stays uncompacted (ms). Kept and \
+              validated; without effect until compaction is supported.",
+    },
+    KeyInfo {
         name: "max.message.bytes",
         broker_name: "message.max.bytes",
         kind: ConfigType::Int,
@@ -78,6 +95,20 @@ pub const KEYS: [KeyInfo; 12] = [
         kind: ConfigType::String,
         doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps each \
               batch with the broker's clock when it is appended.",
+    },
+    KeyInfo {
+        name: "min.cleanable.dirty.ratio",
+        broker_name: "log.cleaner.min.cleanable.ratio",
+        kind: ConfigType::Double,
+        doc: "How much of a compacted topic's log may be uncompacted before it is \
+              cleaned. Kept and validated; without effect until compaction is supported.",
+    },
+    KeyInfo {
+        name: "min.compaction.lag.ms",
+        broker_name: "log.cleaner.min.compaction.lag.ms",
+        kind: ConfigType::Long,
+        doc: "The shortest time a record of a compacted topic stays uncompacted (ms). \
+              Kept and validated; without effect until compaction is supported.",
     },
     KeyInfo {
         name: "min.insync.replicas",

@@ -97,13 +97,17 @@ impl TopicRegistry {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(TopicError::Io { path, source: e }),
         };
-        let missing: Vec<String> = topics.keys().filter(|n| !ids.contains_key(*n)).cloned().collect();
+        let missing: Vec<String> =
+            topics.keys().filter(|n| !ids.contains_key(*n)).cloned().collect();
         for name in &missing {
             ids.insert(name.clone(), Uuid::new_v4());
         }
         if !missing.is_empty() {
             write_topics(data_dir, topics.values(), &ids)?;
-            tracing::info!(topics = missing.len(), "gave topics written before topic ids their ids");
+            tracing::info!(
+                topics = missing.len(),
+                "gave topics written before topic ids their ids"
+            );
         }
         tracing::debug!(dir = %data_dir.display(), topics = topics.len(), "opened topic registry");
         Ok(TopicRegistry { dir: data_dir.to_owned(), topics, ids })

@@ -81,7 +81,10 @@ async fn topics_are_named_by_their_ids_which_hold_across_a_restart() {
     assert_eq!(metadata(&mut c, vec![by_id(id)]).await, [("orders".into(), id, 0)]);
     let stranger = Uuid::new_v4();
     let unknown_id = ResponseError::UnknownTopicId.code();
-    assert_eq!(metadata(&mut c, vec![by_id(stranger)]).await, [(String::new(), stranger, unknown_id)]);
+    assert_eq!(
+        metadata(&mut c, vec![by_id(stranger)]).await,
+        [(String::new(), stranger, unknown_id)]
+    );
 
     assert_eq!(produce(&mut c, "orders", 0, batch(&["a", "b"], 1)).await.0, 0);
     assert_eq!(fetch(&mut c, id).await, (0, vec!["a".into(), "b".into()]));

@@ -317,14 +317,63 @@ fn static_members_skip_member_id_required_and_fence_their_old_selves() {
     let mut second = parked(g.join(instance(""), done));
     let stale = MemberIdentity { member_id: old.clone(), group_instance_id: Some("pod-1".into()) };
     assert!(matches!(g.heartbeat(&stale, 1, done), Err(GroupError::FencedInstanceId)));
-    let done = finish_join(&mut g);
+    // Before the group got stable, the rejoin is a rebalance (the old member
+    // was perhaps already handed to the leader under its old id), which
+    // completes at once: every member has joined it.
     let new = answered(&mut second).unwrap().unwrap();
     assert_ne!(new.member_id, old);
-    assert_eq!((new.generation_id, new.leader.as_str()), (3, new.member_id.as_str()));
+    assert_eq!((new.generation_id, new.leader.as_str()), (2, new.member_id.as_str()));
     let by_instance =
         MemberIdentity { member_id: String::new(), group_instance_id: Some("pod-1".into()) };
     assert!(g.leave(&by_instance, done).is_ok());
     assert_eq!(g.state, GroupState::Empty);
+}
+
+#[test]
+fn a_static_member_back_in_a_stable_group_gets_its_assignment_without_a_rebalance() {
+    let (t, mut g) = (Instant::now(), Group::new("g".into(), DELAY));
+    let static_join = |member: &str| JoinRequest {
+        group_instance_id: Some("pod-1".into()),
+        ..join_request(member, &["range"])
+    };
+    let mut first = parked(g.join(static_join(""), t));
+    let (other, mut other_join) = join_new(&mut g, &["range"], t);
+    let done = finish_join(&mut g);
+    let leader = answered(&mut first).unwrap().unwrap();
+    let old = leader.member_id.clone();
+    assert_eq!(leader.leader, old, "the first to join leads");
+    answered(&mut other_join).unwrap().unwrap();
+    let mut other_sync = parked(g.sync(sync_request(&other, 1, &[]), done));
+    let plan = [(old.as_str(), "p0"), (other.as_str(), "p1")];
+    let mut leader_sync = parked(g.sync(sync_request(&old, 1, &plan), done));
+    answered(&mut leader_sync).unwrap().unwrap();
+    answered(&mut other_sync).unwrap().unwrap();
+    assert_eq!(g.state, GroupState::Stable);
+
+    // The static member restarts: a new id at once, the same generation, the
+    // old leader id (so it syncs as a follower), and its assignment back.
+    let back = now_answer(g.join(static_join(""), done)).unwrap();
+    assert_ne!(back.member_id, old);
+    assert_eq!((back.generation_id, back.leader.as_str()), (1, old.as_str()));
+    assert!(back.members.is_empty());
+    assert_eq!(g.state, GroupState::Stable, "no rebalance");
+    let mut sync = SyncRequest {
+        group_instance_id: Some("pod-1".into()),
+        ..sync_request(&back.member_id, 1, &[])
+    };
+    sync.assignments.clear();
+    let synced = now_answer(g.sync(sync, done)).unwrap();
+    assert_eq!(synced.assignment, Bytes::from("p0"));
+    assert!(g.heartbeat(&who(&other), 1, done).is_ok(), "the other member is undisturbed");
+    let stale = MemberIdentity { member_id: old.clone(), group_instance_id: Some("pod-1".into()) };
+    assert!(matches!(g.heartbeat(&stale, 1, done), Err(GroupError::FencedInstanceId)));
+    // It leads the next generation under its new id.
+    let (_third, _third_join) = join_new(&mut g, &["range"], done);
+    let _rejoin = parked(g.join(join_request(&other, &["range"]), done));
+    let mut again = parked(g.join(static_join(&back.member_id), done));
+    finish_join(&mut g);
+    let next = answered(&mut again).unwrap().unwrap();
+    assert_eq!((next.generation_id, next.leader.as_str()), (2, back.member_id.as_str()));
 }
 
 #[test]

@@ -44,7 +44,9 @@ fn answer(broker: &Arc<Broker>, request: DeleteTopicsRequest) -> DeleteTopicsRes
             };
             let result = DeletableTopicResult::default()
                 .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
-                .with_topic_id(name.as_deref().and_then(|n| broker.storage.topic_id(n)).unwrap_or(id));
+                .with_topic_id(
+                    name.as_deref().and_then(|n| broker.storage.topic_id(n)).unwrap_or(id),
+                );
             let Some(name) = name else {
                 return result
                     .with_error_code(ResponseError::UnknownTopicId.code())
