@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use crate::broker::Broker;
-use crate::storage::Layer;
+use crate::storage::{Layer, StorageError};
+use crate::topic::changes::{ChangeError, Changes};
+use crate::topic::default_value;
 use crate::topic::keys::{ConfigType, KEYS, by_broker_name};
 use crate::topics::{ConfigSource, EffectiveConfig, Synonym, broker_synonyms};
 
@@ -62,6 +64,20 @@ pub enum BrokerConfigError {
     /// One of the node's settings, which change only with a restart.
     #[error("{0} is read-only: it is weir serve's {1}, which takes a restart to change")]
     ReadOnly(String, &'static str),
+}
+
+/// Why the broker's configs were not changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlterBrokerError {
+    /// The resource or a config named is not one that changes (see the variants).
+    #[error(transparent)]
+    Config(#[from] BrokerConfigError),
+    /// The changes asked contradict themselves or do not fit the config.
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    /// A value is invalid, or the new defaults could not be stored.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// The broker-level names of the configs that change at run time.
@@ -176,6 +192,30 @@ impl Broker {
             configs.sort_by(|a, b| a.config.name.cmp(&b.config.name));
         }
         configs
+    }
+
+    /// Applies (or, `validate_only`, checks) `changes`, named by Kafka's
+    /// broker-level names, to the dynamic layer of the BROKER resource `scope`;
+    /// every topic without an override of its own runs under the result at
+    /// once. Blocks on the file's fsync.
+    pub fn alter_broker_configs(
+        &self,
+        scope: BrokerScope,
+        changes: &Changes,
+        validate_only: bool,
+    ) -> Result<(), AlterBrokerError> {
+        let mut ops = Vec::with_capacity(changes.ops.len());
+        for (config, op) in &changes.ops {
+            ops.push((self.dynamic_key(config)?.to_owned(), op.clone()));
+        }
+        let changes = Changes { replace: changes.replace, ops };
+        let in_force = |key: &str| {
+            self.storage.defaults().get(key).cloned().unwrap_or_else(|| default_value(key))
+        };
+        let change = |layer: &std::collections::BTreeMap<String, String>| {
+            changes.apply(layer, in_force).map_err(AlterBrokerError::Change)
+        };
+        self.storage.alter_defaults(scope.layer(), change, validate_only).map(drop)
     }
 
     /// The topic-level key a broker config changes; an error for read-only and

@@ -22,6 +22,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod broker;
 pub mod client;
 pub mod consume;
 pub mod demo;
@@ -71,6 +72,8 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// List, describe, reset and delete consumer groups.
     Group(group::GroupArgs),
+    /// List the broker's configs and change its defaults at run time.
+    Broker(broker::BrokerArgs),
     /// Run the order pipeline demo: a broker, five Wasm processors and an order
     /// generator, with progress and a summary.
     Demo(demo::DemoArgs),

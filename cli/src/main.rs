@@ -34,6 +34,7 @@ fn main() -> std::process::ExitCode {
             Command::Produce(args) => weir_cli::produce::run(args, cli.global).await,
             Command::Consume(args) => weir_cli::consume::run(args, cli.global).await,
             Command::Group(args) => weir_cli::group::run(args, cli.global).await,
+            Command::Broker(args) => weir_cli::broker::run(args, cli.global).await,
         }
     });
     match result {

@@ -5,6 +5,8 @@
 //!
 //! - `console`: the web console at `/` (embedded page, script and style) and
 //!   `/v1/cluster`, the broker its header names.
+//! - `broker_configs`: `/v1/broker/configs`: the broker's own configs, listed
+//!   and changed at run time.
 //! - `health`: `/healthz` and `/readyz`.
 //! - `topics`: `/v1/topics/...`: list, describe, create, delete, alter configs.
 //! - `records`: produce JSON records to a topic, read a partition's records.
@@ -39,6 +41,7 @@ use tracing::{error, info};
 use crate::broker::Broker;
 use crate::processors::Processors;
 
+mod broker_configs;
 pub mod console;
 mod error;
 mod extract;
@@ -99,6 +102,11 @@ const RESOURCES: &[Resource] = &[
     Resource { tag: "metrics", description: "Prometheus metrics", routes: metrics::routes },
     Resource { tag: "health", description: "Liveness and readiness", routes: health::routes },
     Resource { tag: "cluster", description: "This broker", routes: console::routes },
+    Resource {
+        tag: "broker",
+        description: "The broker's own configs",
+        routes: broker_configs::routes,
+    },
     Resource { tag: "openapi", description: "This document", routes: openapi::routes },
 ];
 

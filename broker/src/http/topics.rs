@@ -403,7 +403,7 @@ async fn alter(
 
 /// A config value of a request: a string, or a number taken as its text; None
 /// for null.
-fn config_value(key: &str, value: &Value) -> Result<Option<String>, ApiError> {
+pub(super) fn config_value(key: &str, value: &Value) -> Result<Option<String>, ApiError> {
     match value {
         Value::String(s) => Ok(Some(s.clone())),
         Value::Number(n) => Ok(Some(n.to_string())),

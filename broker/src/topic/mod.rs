@@ -5,6 +5,8 @@
 //! - `name`: topic name rules, as Kafka checks them.
 //! - `config`: Kafka-style `key=value` overrides parsed into a `LogConfig`, and the
 //!   effective values DescribeConfigs reports.
+//! - `changes`: config changes as admin clients ask for them (set, delete,
+//!   append, subtract, replace), for topics and the broker alike.
 //! - `keys`: what each config key is (type, documentation, broker-wide name).
 //! - `registry`: `TopicRegistry`, persisted atomically as `topics.json` in the data
 //!   directory.
@@ -13,6 +15,7 @@
 //! The registry only records topics; creating and deleting partition logs is up to
 //! its caller.
 
+pub mod changes;
 pub mod config;
 pub mod error;
 pub mod keys;

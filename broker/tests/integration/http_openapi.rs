@@ -62,6 +62,8 @@ fn the_document_and_the_router_agree() {
         "POST /v1/topics/{name}/partitions",
         "POST /v1/topics/{name}/records",
         "GET /v1/topics/{name}/partitions/{partition}/records",
+        "GET /v1/broker/configs",
+        "PATCH /v1/broker/configs",
         "GET /v1/groups",
         "GET /v1/groups/{id}",
         "POST /v1/groups/{id}/offsets",

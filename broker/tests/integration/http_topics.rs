@@ -1,7 +1,8 @@
 //! Topics and records over the HTTP API of a real broker on `127.0.0.1:0`: create,
 //! describe, alter and delete topics; produce JSON, text, binary and headers,
 //! then read them back by offset, time and limit; and the requests that must be
-//! refused with a 4xx that says what to do.
+//! refused with a 4xx that says what to do; the broker's configs changed at run
+//! time and reaching the topics without their own.
 
 use crate::http_support;
 
@@ -364,4 +365,40 @@ fn deleting_records_moves_the_log_start_that_reads_then_see() {
     server.refused("POST", internal, Some(json!({ "offsets": { "0": 0 } })), 403, "internal topic");
     let topic = server.expect("POST", path, Some(json!({ "offsets": { "0": -1, "1": -1 } })), 200);
     assert_eq!(topic["partitions"][0]["log_start_offset"], 6);
+}
+
+#[test]
+fn the_brokers_configs_change_at_run_time_and_reach_topics_without_their_own() {
+    let server = Server::start();
+    create(&server, "plain", 1, json!({}));
+    create(&server, "own", 1, json!({ "retention.ms": "1000" }));
+    let listed = server.expect("GET", "/v1/broker/configs", None, 200);
+    let find = |configs: &Value, name: &str| {
+        configs.as_array().unwrap().iter().find(|c| c["name"] == name).expect(name).clone()
+    };
+    let retention = find(&listed, "log.retention.ms");
+    assert_eq!(
+        (&retention["value"], &retention["source"]),
+        (&json!("604800000"), &json!("default"))
+    );
+    assert_eq!((&retention["type"], &retention["read_only"]), (&json!("long"), &json!(false)));
+    assert_eq!(find(&listed, "broker.id")["read_only"], true);
+
+    let body = json!({ "log.retention.ms": 86_400_000, "log.segment.bytes": "1048576" });
+    let changed = server.expect("PATCH", "/v1/broker/configs", Some(body), 200);
+    assert_eq!(find(&changed, "log.retention.ms")["source"], "node");
+    let plain = server.expect("GET", "/v1/topics/plain", None, 200);
+    assert_eq!(config(&plain, "retention.ms"), ("86400000".into(), "node".into()));
+    let own = server.expect("GET", "/v1/topics/own", None, 200);
+    assert_eq!(config(&own, "retention.ms"), ("1000".into(), "topic".into()));
+    let log = server.broker.storage.partition("plain", 0).unwrap();
+    assert_eq!(log.config().segment_bytes, 1_048_576, "in force at once");
+
+    let path = "/v1/broker/configs";
+    server.refused("PATCH", path, Some(json!({ "num.partitions": "3" })), 400, "read-only");
+    server.refused("PATCH", path, Some(json!({ "colour": "red" })), 400, "log.retention.ms");
+    server.refused("PATCH", path, Some(json!({ "log.retention.ms": "soon" })), 400, "retention.ms");
+    server.refused("PATCH", path, Some(json!({})), 400, "no config to change");
+    let back = server.expect("PATCH", path, Some(json!({ "log.retention.ms": null })), 200);
+    assert_eq!(find(&back, "log.retention.ms")["source"], "default");
 }

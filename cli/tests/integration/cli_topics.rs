@@ -220,3 +220,30 @@ fn unreachable_servers_and_bad_arguments() {
         assert!(out.stdout.contains("--output <FORMAT>"), "{args:?}: {}", out.stdout);
     }
 }
+
+#[test]
+fn the_brokers_configs_through_the_cli() {
+    let server = Server::start();
+    server.run(&["topic", "create", "plain"], 0);
+    let listed = server.run(&["broker", "configs"], 0);
+    let rows = listed.rows();
+    assert_eq!(rows[0], ["NAME", "VALUE", "SOURCE", "CHANGES"]);
+    assert!(rows.contains(&vec!["log.retention.ms", "604800000", "default", "at", "run", "time"]));
+    assert!(rows.contains(&vec!["broker.id", "0", "broker", "restart"]), "{rows:?}");
+
+    let out = server.run(&["broker", "alter", "--config", "log.retention.ms=86400000"], 0);
+    assert_eq!(out.stdout.trim(), "altered the broker: log.retention.ms=86400000");
+    let topic = server.run(&["topic", "describe", "plain", "--output", "json"], 0).json();
+    assert_eq!(config(&topic, "retention.ms"), ("86400000".into(), "node".into()));
+    let out = server.run(&["broker", "alter", "--config", "num.partitions=3"], 1);
+    assert!(
+        out.stderr.contains("read-only") && out.stderr.contains("--default-partitions"),
+        "{out:#?}"
+    );
+    server.run(&["broker", "alter"], 2);
+    let out = server.run(&["broker", "alter", "--delete-config", "log.retention.ms"], 0);
+    assert!(out.stdout.contains("log.retention.ms back to the level below"), "{out:#?}");
+    let listed = server.run(&["broker", "configs", "--output", "json"], 0).json();
+    let retention = listed.as_array().unwrap().iter().find(|c| c["name"] == "log.retention.ms");
+    assert_eq!(retention.unwrap()["source"], "default");
+}

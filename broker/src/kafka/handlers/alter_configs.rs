@@ -11,8 +11,9 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, Reques
 use kafka_protocol::protocol::StrBytes;
 
 use super::ErrorCodes;
-use super::config_changes::{Changes, Op, alter};
+use super::config_changes::alter;
 use crate::broker::Broker;
+use crate::topic::changes::{Changes, Op};
 
 /// Answers an AlterConfigs request.
 pub async fn handle(

@@ -16,8 +16,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::ErrorCodes;
-use super::config_changes::{Changes, Op, alter, refused};
+use super::config_changes::{alter, refused};
 use crate::broker::Broker;
+use crate::topic::changes::{Changes, Op};
 
 /// The operations of an entry: SET, DELETE, APPEND, SUBTRACT.
 const SET: i8 = 0;
