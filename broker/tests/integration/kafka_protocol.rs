@@ -33,7 +33,7 @@ async fn api_versions_advertises_kafka_like_ranges_and_answers_unserved_versions
         r.api_keys.iter().find(|k| k.api_key == key as i16).map(|k| (k.min_version, k.max_version))
     };
     assert_eq!(range(ApiKey::Produce), Some((3, 9)));
-    assert_eq!(range(ApiKey::Fetch), Some((4, 12)));
+    assert_eq!(range(ApiKey::Fetch), Some((4, 16)));
     assert_eq!(range(ApiKey::ApiVersions), Some((0, 3)));
     assert!(
         r.supported_features.is_empty() && r.finalized_features_epoch == -1,
