@@ -18,13 +18,15 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
 use thiserror::Error;
 use tracing::{info, warn};
 
+use crate::log::cleaner::{CleanerOptions, CleanerTotals};
 use crate::log::flusher::{self, StopSignal};
 use crate::log::{Flusher, LogConfig, Partition};
 use crate::producer_ids::{ProducerIdError, ProducerIds};
@@ -61,11 +63,21 @@ pub struct StorageOptions {
     pub defaults: BTreeMap<String, String>,
     /// How often retention is enforced (Kafka: log.retention.check.interval.ms).
     pub retention_check: Duration,
+    /// How often compacted topics are looked at for cleaning (Kafka:
+    /// log.cleaner.backoff.ms).
+    pub cleaner_check: Duration,
+    /// The cleaner's memory and I/O limits.
+    pub cleaner: CleanerOptions,
 }
 
 impl Default for StorageOptions {
     fn default() -> Self {
-        StorageOptions { defaults: BTreeMap::new(), retention_check: Duration::from_secs(300) }
+        StorageOptions {
+            defaults: BTreeMap::new(),
+            retention_check: Duration::from_secs(300),
+            cleaner_check: Duration::from_secs(15),
+            cleaner: CleanerOptions::default(),
+        }
     }
 }
 
@@ -89,8 +101,10 @@ pub struct Storage {
     flusher: Flusher,
     /// Stops the retention thread.
     retention_stop: Arc<StopSignal>,
-    /// The retention thread, joined by `close`.
+    /// The retention and cleaner thread, joined by `close`.
     retention: Mutex<Option<JoinHandle<()>>>,
+    /// What the cleaner did, for metrics.
+    cleaner: CleanerTotals,
 }
 
 /// The directory of one partition.
@@ -119,6 +133,7 @@ impl Storage {
             flusher: Flusher::start(flusher::DEFAULT_TICK),
             retention_stop: Arc::new(StopSignal::default()),
             retention: Mutex::new(None),
+            cleaner: CleanerTotals::default(),
         });
         let topics: Vec<TopicSpec> = storage.registry.lock().list().cloned().collect();
         for spec in &topics {
@@ -304,6 +319,30 @@ impl Storage {
         Ok(registry.get(name).cloned().ok_or_else(unknown)?)
     }
 
+    /// Sets the overrides of `wanted` that the topic does not have yet (internal
+    /// topics made before a setting existed, e.g. compaction); returns whether
+    /// anything changed.
+    pub fn ensure_topic_configs(
+        &self,
+        name: &str,
+        wanted: &[(&str, &str)],
+    ) -> Result<bool, StorageError> {
+        let Some(spec) = self.topic(name) else {
+            return Err(TopicError::UnknownTopic(name.to_owned()).into());
+        };
+        let changes: BTreeMap<String, Option<String>> = wanted
+            .iter()
+            .filter(|(k, v)| spec.configs.get(*k).is_none_or(|have| have.trim() != *v))
+            .map(|(k, v)| (k.to_string(), Some(v.to_string())))
+            .collect();
+        if changes.is_empty() {
+            return Ok(false);
+        }
+        info!(topic = name, changes = ?changes, "updating an internal topic's configs");
+        self.update_topic_configs(name, &changes)?;
+        Ok(true)
+    }
+
     /// What `update_topic_configs` would make of the topic, checked as it would
     /// check it, with nothing stored or applied (a validate-only request).
     pub fn check_topic_configs(
@@ -381,16 +420,48 @@ impl Storage {
         deleted
     }
 
+    /// Cleans every compacted partition that is due (see `log::cleaner`); returns
+    /// the passes that cleaned something.
+    pub fn clean_compacted(&self) -> usize {
+        let partitions: Vec<_> = self.partitions.read().values().cloned().collect();
+        let mut passes = 0;
+        for p in partitions {
+            match p.clean(&self.options.cleaner) {
+                Ok(Some(stats)) => {
+                    self.cleaner.add(&stats);
+                    passes += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.cleaner.errors.fetch_add(1, Ordering::Relaxed);
+                    warn!(dir = %p.dir().display(), error = %e, "log cleaning failed; the log is left as it was");
+                }
+            }
+        }
+        passes
+    }
+
+    /// What the cleaner did since the storage opened.
+    pub fn cleaner_totals(&self) -> &CleanerTotals {
+        &self.cleaner
+    }
+
     fn start_retention(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
-        let interval = self.options.retention_check;
+        let retention = self.options.retention_check;
+        let tick = retention.min(self.options.cleaner_check);
         let stop = Arc::clone(&self.retention_stop);
         let thread = thread::Builder::new()
             .name("weir-retention".into())
             .spawn(move || {
-                while !stop.wait(interval) {
+                let mut last_retention = Instant::now();
+                while !stop.wait(tick) {
                     let Some(storage) = weak.upgrade() else { return };
-                    storage.enforce_retention();
+                    if last_retention.elapsed() >= retention {
+                        storage.enforce_retention();
+                        last_retention = Instant::now();
+                    }
+                    storage.clean_compacted();
                 }
             })
             .expect("spawning the retention thread");

@@ -39,6 +39,16 @@ use crate::topic::{TopicError, TopicSpec};
 /// The internal topic's name.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// The offsets topic's settings: compacted and never deleted by retention, so a
+/// restart replays each group's latest offsets only, in segments of Kafka's
+/// `offsets.topic.segment.bytes`.
+const OFFSETS_CONFIGS: [(&str, &str); 4] = [
+    ("cleanup.policy", "compact"),
+    ("retention.ms", "-1"),
+    ("retention.bytes", "-1"),
+    ("segment.bytes", "104857600"),
+];
+
 /// The key version Weir writes (Kafka's OffsetCommitKey v1; v0 has the same layout).
 const KEY_VERSION: i16 = 1;
 /// The value version Weir writes (Kafka's OffsetCommitValue v3).
@@ -105,22 +115,15 @@ impl OffsetStore {
     /// if missing, then replays it.
     pub fn open(storage: &Storage) -> Result<OffsetStore, GroupError> {
         if storage.topic(OFFSETS_TOPIC).is_none() {
-            let configs = [("retention.ms", "-1"), ("retention.bytes", "-1")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .into();
+            let configs = OFFSETS_CONFIGS.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
             let spec = TopicSpec { name: OFFSETS_TOPIC.to_owned(), partitions: 1, configs };
             match storage.create_topic(spec) {
                 Ok(_) | Err(StorageError::Topic(TopicError::TopicAlreadyExists(_))) => {}
                 Err(e) => return Err(e.into()),
             }
-        } else if storage
-            .topic(OFFSETS_TOPIC)
-            .is_some_and(|t| t.configs.get("retention.ms").is_none_or(|v| v.trim() != "-1"))
-        {
-            warn!(
-                topic = OFFSETS_TOPIC,
-                "retention.ms is not -1: committed offsets may be deleted"
-            );
+        } else {
+            // Made by a version before compaction, or altered by hand.
+            storage.ensure_topic_configs(OFFSETS_TOPIC, &OFFSETS_CONFIGS)?;
         }
         let missing = || StorageError::Topic(TopicError::UnknownTopic(OFFSETS_TOPIC.to_owned()));
         let partition = storage.partition(OFFSETS_TOPIC, 0).ok_or_else(missing)?;

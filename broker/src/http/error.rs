@@ -109,6 +109,9 @@ impl From<TopicsError> for ApiError {
                      topic's max.message.bytes"
                 ),
             ),
+            TopicsError::Append(AppendError::KeylessRecord { .. }) => ApiError::bad_request(
+                format!("{message}: give every record a key, or use a topic that is not compacted"),
+            ),
             TopicsError::Append(AppendError::Closed) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the partition is closed: the broker is shutting down",

@@ -15,6 +15,7 @@
 //! | `kafka_connections_open`                  | gauge     |                            |
 //! | `kafka_connections_total`                 | counter   |                            |
 //! | `kafka_connections_refused_total`         | counter   |                            |
+//! | `log_cleaner_{passes,segments,bytes_read,bytes_written,records_removed,errors}_total` | counter | |
 //! | `group_members`                           | gauge     | group                      |
 //! | `group_committed_offset`, `group_lag`     | gauge     | group, topic, partition    |
 //! | `processor_records_{in,out}_total`, `processor_errors_total`, `processor_dead_lettered_total`, `processor_batches_total`, `processor_processing_seconds_total` | counter | processor, partition |
@@ -28,6 +29,8 @@
 //! partition's high watermark minus the committed offset. Processor counters are
 //! their workers' since the processor (re)started.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -36,6 +39,7 @@ use weir_runtime::{PartitionStatus, ProcessorState};
 use super::AppState;
 use super::openapi::Route;
 use crate::broker::Broker;
+use crate::log::cleaner::CleanerTotals;
 use crate::log::traffic::TrafficSnapshot;
 use crate::metrics::{CONTENT_TYPE, Exposition, Kind, Metrics};
 use crate::processors::ProcessorInfo;
@@ -64,6 +68,7 @@ pub fn render(state: &AppState) -> String {
     partitions(&mut text, &state.broker);
     kafka(&mut text, &state.broker.metrics);
     groups(&mut text, &state.broker);
+    cleaner(&mut text, state.broker.storage.cleaner_totals());
     processors(&mut text, &state.processors.list());
     process(&mut text, &state.broker.metrics);
     text.finish()
@@ -205,6 +210,41 @@ fn kafka(text: &mut Exposition, metrics: &Metrics) {
         "Kafka client connections closed at once because --max-connections were open.",
     )
     .sample(&[], metrics.connections_refused());
+}
+
+fn cleaner(text: &mut Exposition, totals: &CleanerTotals) {
+    let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    let families = [
+        ("weir_log_cleaner_passes_total", "Compactions that cleaned something.", &totals.passes),
+        (
+            "weir_log_cleaner_segments_total",
+            "Segments compacted (rewritten or removed).",
+            &totals.segments,
+        ),
+        (
+            "weir_log_cleaner_bytes_read_total",
+            "Bytes of the segments compacted, before.",
+            &totals.bytes_before,
+        ),
+        (
+            "weir_log_cleaner_bytes_written_total",
+            "Bytes of the segments compacted, after.",
+            &totals.bytes_after,
+        ),
+        (
+            "weir_log_cleaner_records_removed_total",
+            "Records compaction removed.",
+            &totals.records_removed,
+        ),
+        (
+            "weir_log_cleaner_errors_total",
+            "Compactions that failed (the log is left as it was).",
+            &totals.errors,
+        ),
+    ];
+    for (name, help, value) in families {
+        text.family(name, Kind::Counter, help).sample(&[], get(value));
+    }
 }
 
 fn groups(text: &mut Exposition, broker: &Broker) {

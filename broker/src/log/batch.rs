@@ -193,9 +193,20 @@ impl<B: AsRef<[u8]>> BatchHeader<B> {
     }
 }
 
+/// Checks that `bytes` is exactly one well-formed batch as a producer sends it:
+/// `validate`'s checks, and a record count that matches the offset span.
+pub fn validate_produced(bytes: &[u8]) -> Result<BatchHeader<&[u8]>, BatchError> {
+    let header = validate(bytes)?;
+    let (count, delta) = (header.records_count(), header.last_offset_delta());
+    if count as i64 != delta as i64 + 1 {
+        return Err(BatchError::BadRecordCount { count, last_offset_delta: delta });
+    }
+    Ok(header)
+}
+
 /// Checks that `bytes` is exactly one well-formed batch: shape, CRC-32C over
-/// attributes..end, and a record count that matches the offset span. Records are
-/// not decoded.
+/// attributes..end, and a record count within the offset span (a compacted batch
+/// keeps its span with fewer records). Records are not decoded.
 pub fn validate(bytes: &[u8]) -> Result<BatchHeader<&[u8]>, BatchError> {
     let header = BatchHeader::parse(bytes)?;
     if bytes.len() != header.total_len() {
@@ -206,7 +217,7 @@ pub fn validate(bytes: &[u8]) -> Result<BatchHeader<&[u8]>, BatchError> {
         return Err(BatchError::CrcMismatch { stored: header.crc(), computed });
     }
     let (count, delta) = (header.records_count(), header.last_offset_delta());
-    if count <= 0 || delta < 0 || count as i64 != delta as i64 + 1 {
+    if count <= 0 || delta < 0 || count as i64 > delta as i64 + 1 {
         return Err(BatchError::BadRecordCount { count, last_offset_delta: delta });
     }
     Ok(header)
@@ -226,6 +237,16 @@ pub fn rewrite_header(bytes: &mut [u8], attributes: i16, max_timestamp: i64) {
     bytes[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
     bytes[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
     bytes[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&max_timestamp.to_be_bytes());
+    write_crc(bytes);
+}
+
+/// Sets a batch's recordsCount and batchLength (from `bytes`' length) and writes
+/// its CRC: the header of a batch the log cleaner left fewer records in. Its
+/// offsets, timestamps and producer fields stay as they were.
+pub fn rewrite_count(bytes: &mut [u8], records_count: i32) {
+    let batch_length = (bytes.len() - LOG_OVERHEAD) as i32;
+    bytes[BATCH_LENGTH..BATCH_LENGTH + 4].copy_from_slice(&batch_length.to_be_bytes());
+    bytes[RECORDS_COUNT..RECORDS_COUNT + 4].copy_from_slice(&records_count.to_be_bytes());
     write_crc(bytes);
 }
 
@@ -358,6 +379,18 @@ mod tests {
         count[RECORDS_COUNT..RECORDS_COUNT + 4].copy_from_slice(&3i32.to_be_bytes());
         write_crc(&mut count);
         assert!(matches!(validate(&count), Err(BatchError::BadRecordCount { count: 3, .. })));
+
+        // Fewer records than the span: a compacted batch in the log, never a
+        // producer's.
+        let mut span = bytes.clone();
+        span[LAST_OFFSET_DELTA..LAST_OFFSET_DELTA + 4].copy_from_slice(&4i32.to_be_bytes());
+        write_crc(&mut span);
+        assert!(validate(&span).is_ok());
+        let refused = validate_produced(&span);
+        assert!(matches!(
+            refused,
+            Err(BatchError::BadRecordCount { count: 1, last_offset_delta: 4 })
+        ));
     }
 
     #[test]

@@ -39,6 +39,40 @@ pub struct LogConfig {
     /// Replicas an acks=all produce needs (`min.insync.replicas`); a single
     /// node has one.
     pub min_insync_replicas: u32,
+    /// What happens to old records: deleted by retention, compacted, or both.
+    pub cleanup: Cleanup,
+}
+
+/// `cleanup.policy` and compaction's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cleanup {
+    /// `delete` in the policy: retention deletes old segments.
+    pub delete: bool,
+    /// `compact` in the policy: the cleaner keeps the latest record of each key.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long a tombstone stays readable once cleaned.
+    pub delete_retention: Duration,
+    /// `min.compaction.lag.ms`: records younger than this are never cleaned.
+    pub min_lag: Duration,
+    /// `max.compaction.lag.ms`: a record older than this is cleaned whatever the
+    /// dirty ratio (None: no bound).
+    pub max_lag: Option<Duration>,
+    /// `min.cleanable.dirty.ratio` in millionths: the share of the log not yet
+    /// cleaned that makes a cleaning worth it.
+    pub min_dirty_ppm: u32,
+}
+
+impl Default for Cleanup {
+    fn default() -> Self {
+        Cleanup {
+            delete: true,
+            compact: false,
+            delete_retention: Duration::from_secs(24 * 3600),
+            min_lag: Duration::ZERO,
+            max_lag: None,
+            min_dirty_ppm: 500_000,
+        }
+    }
 }
 
 /// Kafka's `segment.bytes` default: 1 GiB.
@@ -64,6 +98,7 @@ impl Default for LogConfig {
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
             conformance: Conformance::default(),
             min_insync_replicas: 1,
+            cleanup: Cleanup::default(),
         }
     }
 }

@@ -73,7 +73,7 @@ fn conform_batch(
     wants: Conformance,
     now_ms: i64,
 ) -> Result<Option<Vec<u8>>, RecordError> {
-    let header = batch::validate(bytes)?;
+    let header = batch::validate_produced(bytes)?;
     let codec = Compression::from_id(header.compression())?;
     let recodec = match wants.compression {
         Some(target) if target != codec && !header.is_control() => Some(target),

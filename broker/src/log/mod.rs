@@ -12,7 +12,9 @@
 //!   append makes against them, and their snapshot file.
 //! - `conform`: batches recompressed or stamped with the broker's clock, when
 //!   their topic's `compression.type` or `message.timestamp.type` asks.
-//! - `partition`: append, read, offset-for-timestamp, retention, flushing.
+//! - `cleaner`: log compaction (`cleanup.policy=compact`): the latest record of
+//!   each key kept, sealed segments rewritten and swapped in crash-safely.
+//! - `partition`: append, read, offset-for-timestamp, retention, cleaning, flushing.
 //! - `appends`: the signal an append sends readers waiting for records.
 //! - `reader`: the one walk over a partition's batches and records from an offset,
 //!   CRC-checked, with one rule for torn and corrupt batches; every caller that
@@ -31,11 +33,14 @@
 //!   00000000000000052311.log        the active segment, and so on
 //!   recovery-point                  offset below which everything is fsynced
 //!   producer-state                  idempotent producers as of an offset (snapshot)
+//!   cleaner-checkpoint              offsets below it were compacted (compacted topics)
+//!   cleaning/, cleaning-swap        a compaction in progress (see `cleaner::swap`)
 //!   .clean-shutdown                 present only while the partition is closed cleanly
 //! ```
 
 pub mod appends;
 pub mod batch;
+pub mod cleaner;
 pub mod config;
 pub mod conform;
 pub mod flusher;
@@ -49,7 +54,7 @@ pub mod scan;
 pub mod segment;
 pub mod traffic;
 
-pub use config::{Durability, LogConfig};
+pub use config::{Cleanup, Durability, LogConfig};
 pub use flusher::Flusher;
 pub use partition::{
     ActiveProducer, AppendError, AppendInfo, FileSlice, Partition, ReadError, ReadResult,

@@ -29,6 +29,7 @@ use thiserror::Error;
 use tracing::{debug, info};
 
 use super::batch::{self, BatchError};
+use super::cleaner;
 use super::config::{Durability, LogConfig};
 use super::conform;
 use super::producers::{self, BatchMeta, ProducerBatch, ProducerEntry, ProducerStates};
@@ -59,6 +60,17 @@ pub enum AppendError {
         index: usize,
         /// What is wrong with them.
         source: RecordError,
+    },
+    /// A record without a key, for a compacted topic (Kafka: INVALID_RECORD).
+    #[error(
+        "batch {index}, record {record} has no key: a topic with cleanup.policy=compact \
+         keeps the latest record of each key, so every record needs one"
+    )]
+    KeylessRecord {
+        /// Which batch of the request, from 0.
+        index: usize,
+        /// Which record of the batch, from 0.
+        record: usize,
     },
     /// A batch is over `max.message.bytes` (Kafka: MESSAGE_TOO_LARGE).
     #[error("batch of {size} bytes is over the topic's max.message.bytes of {max}")]
@@ -261,6 +273,8 @@ struct State {
     closed: bool,
     /// The log start DeleteRecords asked for (`log_start.rs`); 0 if none.
     requested_start: u64,
+    /// Offsets below this were compacted (`cleaner`); 0 if never.
+    cleaned_through: u64,
 }
 
 /// One batch of an append request, as validated before taking the lock.
@@ -326,6 +340,8 @@ pub struct Partition {
     traffic: PartitionTraffic,
     /// Wakes readers waiting for records once an append lands.
     appends: AppendSignal,
+    /// Held through a cleaning pass: one at a time.
+    cleaning: Mutex<()>,
 }
 
 impl Partition {
@@ -333,7 +349,7 @@ impl Partition {
     /// crash.
     pub fn open(dir: impl Into<PathBuf>, config: LogConfig) -> io::Result<Partition> {
         let dir = dir.into();
-        let Recovered { segments, truncations, first_unsynced, .. } =
+        let Recovered { segments, truncations, first_unsynced, cleaned_through, .. } =
             recovery::open_segments(&dir, &config)?;
         let next_offset = segments.values().next_back().map_or(0, Segment::next_offset);
         let active_base = segments.keys().next_back().copied().unwrap_or(0);
@@ -346,8 +362,15 @@ impl Partition {
         let (producers, producer_snapshot) =
             producers::snapshot::load(&dir, &segments, next_offset)?;
         let requested_start = log_start::load(&dir)?;
-        let state =
-            State { config, segments, next_offset, producers, closed: false, requested_start };
+        let state = State {
+            config,
+            segments,
+            next_offset,
+            producers,
+            closed: false,
+            requested_start,
+            cleaned_through,
+        };
         let partition = Partition {
             state: RwLock::new(state),
             flush: Mutex::new(FlushState {
@@ -364,6 +387,7 @@ impl Partition {
             fsyncs: AtomicU64::new(0),
             traffic: PartitionTraffic::default(),
             appends: AppendSignal::new(next_offset),
+            cleaning: Mutex::new(()),
         };
         // What recovery kept is now fsynced: make that the recovery point, so a
         // second crash does not rescan it again.
@@ -401,7 +425,10 @@ impl Partition {
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, AppendError> {
         // Recompressing or stamping (the topic's compression.type and
         // message.timestamp.type) happens before the lock is taken.
-        let wants = self.state.read().config.conformance;
+        let (wants, compact) = {
+            let state = self.state.read();
+            (state.config.conformance, state.config.cleanup.compact)
+        };
         let now = now_ms();
         let conformed = conform::conform(records, wants, now)
             .map_err(|(index, source)| AppendError::InvalidRecords { index, source })?;
@@ -410,8 +437,15 @@ impl Partition {
         let mut at = 0;
         for (index, found) in batch::split(records).enumerate() {
             let bytes = found.map_err(|source| AppendError::InvalidBatch { index, source })?;
-            let header = batch::validate(bytes)
+            let header = batch::validate_produced(bytes)
                 .map_err(|source| AppendError::InvalidBatch { index, source })?;
+            if compact {
+                let keyless = cleaner::filter::first_keyless(bytes)
+                    .map_err(|source| AppendError::InvalidRecords { index, source })?;
+                if let Some(record) = keyless {
+                    return Err(AppendError::KeylessRecord { index, record });
+                }
+            }
             let producer = ProducerBatch::of(&header);
             if producer.is_some() && header.is_transactional() {
                 return Err(AppendError::Transactional { index });
@@ -708,11 +742,15 @@ impl Partition {
     /// Deletes whole segments past `retention.ms` (by their newest record, or the
     /// file's mtime when records carry no timestamp) or beyond `retention.bytes`,
     /// oldest first. An expired active segment is rolled first so it can go too.
-    /// Returns the base offsets deleted.
+    /// Returns the base offsets deleted. A topic whose `cleanup.policy` lacks
+    /// `delete` keeps every segment.
     pub fn enforce_retention(&self, now_ms: i64) -> io::Result<Vec<u64>> {
         let mut state = self.state.write();
         let mut deleted = Vec::new();
         let cfg = state.config.clone();
+        if !cfg.cleanup.delete {
+            return Ok(deleted);
+        }
         let expired = |s: &Segment| match cfg.retention_age {
             Some(age) if !s.is_empty() => {
                 let newest =
@@ -845,6 +883,7 @@ impl Partition {
     }
 }
 
+mod clean;
 mod log_start;
 mod max_timestamp;
 pub use log_start::LOG_START_FILE;
@@ -859,3 +898,6 @@ fn now_ms() -> i64 {
 
 #[cfg(test)]
 mod producer_tests;
+
+#[cfg(test)]
+mod clean_tests;

@@ -292,12 +292,12 @@ impl Batches<'_> {
             }
         };
         let (base, last) = (batch.header.base_offset(), batch.header.last_offset());
-        // Offsets are dense (appends assign them so; nothing compacts yet): the
-        // first batch holds `next`, each later one starts right after the one
-        // before. Compaction would relax this to "starts after".
+        // Offsets only go up: the first batch ends at or after `next`, each later
+        // one starts after the one before (right after it, unless compaction
+        // removed what was between).
         let follows = u64::try_from(base).is_ok_and(|base| match self.started {
-            false => base <= self.next && last as u64 >= self.next,
-            true => base == self.next,
+            false => last as u64 >= self.next,
+            true => base >= self.next,
         });
         if !follows {
             self.damaged(Damage::Offsets { base, last, expected: self.next });

@@ -279,6 +279,44 @@ fn decode_records(header: &BatchHeader<&[u8]>, batch: &[u8]) -> Result<Vec<Recor
     Ok(records)
 }
 
+/// One record of a batch as stored, for the log cleaner: its encoded bytes (length
+/// prefix included, so kept records are copied as they are) and what compaction
+/// decides on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawRecord<'a> {
+    /// The record's bytes in the records section, its length varint first.
+    pub bytes: &'a [u8],
+    /// Its offset relative to the batch's baseOffset.
+    pub offset_delta: i32,
+    /// Its key; `None` is Kafka's null.
+    pub key: Option<&'a [u8]>,
+    /// True when its value is null (a tombstone).
+    pub tombstone: bool,
+}
+
+/// Splits a records section (decompressed) into its records without copying them.
+pub(crate) fn raw_records(section: &[u8]) -> Result<Vec<RawRecord<'_>>, RecordError> {
+    let mut reader = Reader { bytes: section, index: 0 };
+    let mut records = Vec::new();
+    while !reader.bytes.is_empty() {
+        reader.index = records.len();
+        let start = reader.bytes;
+        let length = reader.length("length")?.ok_or(reader.malformed("length", "is -1"))?;
+        let mut body = Reader { bytes: reader.take(length, "length")?, index: records.len() };
+        let bytes = &start[..start.len() - reader.bytes.len()];
+        body.byte("attributes")?;
+        body.varlong("timestampDelta")?;
+        let offset_delta = body.varint("offsetDelta")?;
+        let key = match body.length("key")? {
+            None => None,
+            Some(n) => Some(body.take(n, "key")?),
+        };
+        let tombstone = body.length("value")?.is_none();
+        records.push(RawRecord { bytes, offset_delta, key, tombstone });
+    }
+    Ok(records)
+}
+
 /// A cursor over untrusted bytes that names the record and field when they run out.
 struct Reader<'a> {
     /// The bytes not yet read.

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
+use super::cleaner::swap;
 use super::config::LogConfig;
 use super::segment::{OpenMode, Segment, Truncation, segment_path};
 
@@ -37,6 +38,8 @@ pub struct Recovered {
     /// The first segment that may hold bytes not yet on disk (the first one
     /// rescanned); None when everything is (a clean close, or a new partition).
     pub first_unsynced: Option<u64>,
+    /// Offsets below this were compacted (the cleaner checkpoint).
+    pub cleaned_through: u64,
 }
 
 /// Opens every segment in `dir` (creating the directory and a first segment at
@@ -51,6 +54,9 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
         sync_dir(dir)?;
     }
     let recovery_point = if was_clean { u64::MAX } else { read_recovery_point(dir) };
+    // A compaction that was committed is finished before anything is read.
+    swap::recover(dir)?;
+    let cleaned_through = swap::read_checkpoint(dir);
     let bases = list_segments(dir)?;
     let mut segments = BTreeMap::new();
     let mut truncations = Vec::new();
@@ -68,12 +74,18 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
         if mode == OpenMode::Rescan {
             first_unsynced.get_or_insert(base);
         }
-        let (segment, mut truncation) = Segment::open(dir, base, cfg, mode, active)?;
+        // A compacted segment may lack offsets anywhere, its last ones included.
+        let compacted = next_base.is_some_and(|next| next <= cleaned_through);
+        let (segment, mut truncation) = Segment::open(dir, base, cfg, mode, active, compacted)?;
         // A segment ends where the next begins. One that ends short lost its end (a
         // log cut to nothing rescans without a cut): what follows the hole must go.
+        let ends_right = |next| match compacted {
+            true => segment.next_offset() <= next,
+            false => segment.next_offset() == next,
+        };
         if let Some(next) = next_base
             && truncation.is_none()
-            && segment.next_offset() != next
+            && !ends_right(next)
         {
             warn!(dir = %dir.display(), segment = base, ends = segment.next_offset(), next, "segment does not end where the next begins");
             truncation = Some(Truncation { position: segment.size(), dropped: 0 });
@@ -94,7 +106,7 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
             if !active {
                 // The cut segment becomes the active one again.
                 segments.remove(&base);
-                let (segment, _) = Segment::open(dir, base, cfg, OpenMode::Trust, true)?;
+                let (segment, _) = Segment::open(dir, base, cfg, OpenMode::Trust, true, false)?;
                 segments.insert(base, segment);
             }
             break;
@@ -112,7 +124,7 @@ pub fn open_segments(dir: &Path, cfg: &LogConfig) -> io::Result<Recovered> {
             "recovered partition after an unclean shutdown"
         );
     }
-    Ok(Recovered { segments, truncations, was_clean, first_unsynced })
+    Ok(Recovered { segments, truncations, was_clean, first_unsynced, cleaned_through })
 }
 
 /// Base offsets of the `.log` files in `dir`, ascending. Removes what a crash can

@@ -161,13 +161,15 @@ impl Segment {
     }
 
     /// Opens an existing segment. `active` segments get room in their indexes for
-    /// appends. Returns the truncation, if the log had to be cut at a bad batch.
+    /// appends; `compacted` ones may lack offsets between batches. Returns the
+    /// truncation, if the log had to be cut at a bad batch.
     pub fn open(
         dir: &Path,
         base_offset: u64,
         cfg: &LogConfig,
         mode: OpenMode,
         active: bool,
+        compacted: bool,
     ) -> io::Result<(Segment, Option<Truncation>)> {
         let log_path = segment_path(dir, base_offset, "log");
         let log = OpenOptions::new().read(true).write(true).open(&log_path)?;
@@ -215,7 +217,7 @@ impl Segment {
                     false
                 }
             };
-        let truncation = if trusted { None } else { segment.rebuild(cfg)? };
+        let truncation = if trusted { None } else { segment.rebuild(cfg, compacted)? };
         if !active {
             segment.index.trim()?;
             segment.timeindex.trim()?;
@@ -262,7 +264,7 @@ impl Segment {
 
     /// Rescan path: every batch CRC-checked from the start, indexes rebuilt, the log
     /// cut at the first bad batch.
-    fn rebuild(&mut self, cfg: &LogConfig) -> io::Result<Option<Truncation>> {
+    fn rebuild(&mut self, cfg: &LogConfig, compacted: bool) -> io::Result<Option<Truncation>> {
         self.index.clear();
         self.timeindex.clear();
         let cap = index_capacity(cfg, self.size);
@@ -278,10 +280,16 @@ impl Segment {
         loop {
             match scan.next_batch() {
                 Ok(Some(b)) => {
-                    // Offsets are dense (appends assign them so, nothing compacts):
-                    // each batch starts where the previous one, or the segment,
-                    // left off. baseOffset is outside the CRC; this is its check.
-                    if b.header.base_offset() as u64 != self.next_offset {
+                    // Appends assign offsets densely: each batch starts where the
+                    // previous one, or the segment, left off; compaction leaves
+                    // gaps, so there a batch starts after it. baseOffset is outside
+                    // the CRC; this is its check.
+                    let base = b.header.base_offset() as u64;
+                    let follows = match compacted {
+                        true => base >= self.next_offset,
+                        false => base == self.next_offset,
+                    };
+                    if !follows {
                         let why = "offsets do not follow on";
                         truncation = Some(self.truncate_at(b.position, why)?);
                         break;
@@ -542,7 +550,8 @@ mod tests {
         let index_len = std::fs::metadata(segment_path(dir.path(), 0, "index")).unwrap().len();
         assert_eq!(index_len, entries as u64 * 8, "sealing trims the index");
 
-        let (seg, cut) = Segment::open(dir.path(), 0, &cfg(), OpenMode::Trust, false).unwrap();
+        let (seg, cut) =
+            Segment::open(dir.path(), 0, &cfg(), OpenMode::Trust, false, false).unwrap();
         assert_eq!(cut, None);
         assert_eq!((seg.size(), seg.next_offset(), seg.max_timestamp()), (size, next, max_ts));
         assert_eq!(seg.index().len(), entries);
@@ -560,7 +569,8 @@ mod tests {
         let file = OpenOptions::new().write(true).open(&log).unwrap();
         file.set_len(size - 7).unwrap();
 
-        let (seg, cut) = Segment::open(dir.path(), 0, &cfg(), OpenMode::Rescan, true).unwrap();
+        let (seg, cut) =
+            Segment::open(dir.path(), 0, &cfg(), OpenMode::Rescan, true, false).unwrap();
         let last = spans.last().unwrap();
         assert_eq!(cut, Some(Truncation { position: last.1, dropped: size - 7 - last.1 }));
         assert_eq!(seg.size(), last.1);
@@ -582,7 +592,8 @@ mod tests {
         let n = bytes.len();
         bytes[n - 8..n - 4].copy_from_slice(&1u32.to_be_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        let (seg, cut) = Segment::open(dir.path(), 0, &cfg(), OpenMode::Trust, false).unwrap();
+        let (seg, cut) =
+            Segment::open(dir.path(), 0, &cfg(), OpenMode::Trust, false, false).unwrap();
         assert_eq!(cut, None);
         assert_eq!(seg.index().len(), entries);
         for &(base, position) in &spans {

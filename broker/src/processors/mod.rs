@@ -201,6 +201,11 @@ impl Processors {
             }
             Some(_) => {}
         }
+        // A changelog made before compaction existed becomes compacted.
+        self.broker
+            .storage
+            .ensure_topic_configs(&state, &store::STATE_TOPIC_CONFIGS)
+            .map_err(|e| format!("updating {state}'s configs: {e}"))?;
         self.store.register(name, &manifest.inputs);
         let store: Arc<dyn LogStore> = self.store.clone();
         let started = match record.paused {

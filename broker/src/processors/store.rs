@@ -75,15 +75,21 @@ pub fn create_state_topic(
     processor: &str,
     partitions: u32,
 ) -> Result<TopicSpec, StorageError> {
-    let configs = [
-        ("retention.ms", "-1"),
-        ("retention.bytes", "-1"),
-        // A commit is one batch holding every key a batch of input changed.
-        ("max.message.bytes", "1073741824"),
-    ];
-    let configs = configs.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+    let configs = STATE_TOPIC_CONFIGS.map(|(k, v)| (k.to_owned(), v.to_owned())).into();
     storage.create_topic(TopicSpec { name: state_topic(processor), partitions, configs })
 }
+
+/// A state changelog's settings: compacted (a restart replays each key's latest
+/// value, not every change) and never deleted by retention.
+pub const STATE_TOPIC_CONFIGS: [(&str, &str); 5] = [
+    ("cleanup.policy", "compact"),
+    ("retention.ms", "-1"),
+    ("retention.bytes", "-1"),
+    // A commit is one batch holding every key a batch of input changed.
+    ("max.message.bytes", "1073741824"),
+    // Compaction cleans sealed segments only.
+    ("segment.bytes", "67108864"),
+];
 
 /// The broker's [`LogStore`]: partitions from storage, checkpoints in state
 /// changelogs, offsets mirrored to consumer groups.
@@ -346,8 +352,9 @@ fn replay(log: &Partition, topic: &str, partition: u32) -> Result<Checkpoint, St
     Ok(checkpoint)
 }
 
-/// Applies one commit (one batch) whole, or skips it if it does not end with an
-/// offset record.
+/// Applies one commit (one batch). A commit ends with its offset record; in a
+/// compacted changelog only the newest commit keeps it (and each key only its
+/// latest value), so a batch without one still carries state.
 fn apply_commit(checkpoint: &mut Checkpoint, records: Vec<Record>, topic: &str, partition: u32) {
     let next_offsets = records.last().and_then(|last| match (&last.key, &last.value) {
         (Some(key), Some(value))
@@ -358,14 +365,11 @@ fn apply_commit(checkpoint: &mut Checkpoint, records: Vec<Record>, topic: &str, 
         }
         _ => None,
     });
-    let Some(next_offsets) = next_offsets else {
-        let offset = records.first().map_or(-1, |r| r.offset);
-        return warn!(
-            topic,
-            partition, offset, "skipping a state changelog batch with no offset record"
-        );
+    let state = match next_offsets {
+        Some(_) => &records[..records.len() - 1],
+        None => &records[..],
     };
-    for r in &records[..records.len() - 1] {
+    for r in state {
         match r.key.as_deref() {
             Some([STATE_KEY_PREFIX, user_key @ ..]) => match &r.value {
                 Some(value) => drop(checkpoint.state.insert(user_key.to_vec(), value.to_vec())),
@@ -379,7 +383,9 @@ fn apply_commit(checkpoint: &mut Checkpoint, records: Vec<Record>, topic: &str, 
             ),
         }
     }
-    checkpoint.next_offsets = next_offsets;
+    if let Some(next_offsets) = next_offsets {
+        checkpoint.next_offsets = next_offsets;
+    }
 }
 
 /// Bytes a record counts against a read's `max_bytes`: key, value and headers.
@@ -435,6 +441,10 @@ fn append_error(topic: &str, partition: u32, e: AppendError) -> StoreError {
         AppendError::TooLarge { size, max } => StoreError::Refused(format!(
             "a batch of {size} bytes is over the max.message.bytes of {topic} ({max}): emit \
              smaller records or raise the topic's max.message.bytes"
+        )),
+        AppendError::KeylessRecord { .. } => StoreError::Refused(format!(
+            "{topic} is compacted (cleanup.policy=compact), so every record needs a key: emit \
+             keyed records to it"
         )),
         AppendError::Closed => StoreError::Unavailable(format!(
             "{topic}-{partition} is closed: the broker is shutting down"

@@ -28,6 +28,7 @@ pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfi
     let mut config = LogConfig::default();
     let mut flush_interval = DEFAULT_FLUSH_INTERVAL;
     let mut sync = false;
+    let mut cleanup = config.cleanup;
     for (key, value) in overrides {
         let int = |range, unit| integer(key, value, range, unit);
         let millis = |ms: i64| Duration::from_millis(ms as u64);
@@ -44,21 +45,19 @@ pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfi
             "index.interval.bytes" => {
                 config.index_interval_bytes = int(1..=i32::MAX as i64, "bytes")? as u32
             }
-            "cleanup.policy" => cleanup_policy(key, value)?,
+            "cleanup.policy" => (cleanup.delete, cleanup.compact) = cleanup_policy(key, value)?,
             "compression.type" => config.conformance.compression = compression(key, value)?,
             "message.timestamp.type" => {
                 let kinds = ["CreateTime", "LogAppendTime"];
                 config.conformance.log_append_time = one_of(key, value, &kinds)? == "LogAppendTime"
             }
-            // Compaction's settings: validated and kept, without effect on the
-            // delete-policy topics Weir has (as on a Kafka topic not compacted).
-            "delete.retention.ms" | "min.compaction.lag.ms" => {
-                int(0..=i64::MAX, MS)?;
-            }
+            "delete.retention.ms" => cleanup.delete_retention = millis(int(0..=i64::MAX, MS)?),
+            "min.compaction.lag.ms" => cleanup.min_lag = millis(int(0..=i64::MAX, MS)?),
             "max.compaction.lag.ms" => {
-                int(1..=i64::MAX, MS)?;
+                let ms = int(1..=i64::MAX, MS)?;
+                cleanup.max_lag = (ms < i64::MAX).then(|| millis(ms));
             }
-            "min.cleanable.dirty.ratio" => ratio(key, value)?,
+            "min.cleanable.dirty.ratio" => cleanup.min_dirty_ppm = ratio(key, value)?,
             "min.insync.replicas" => {
                 config.min_insync_replicas = int(1..=i32::MAX as i64, "replicas")? as u32
             }
@@ -66,6 +65,7 @@ pub fn parse_log_config(overrides: &BTreeMap<String, String>) -> Result<LogConfi
         }
     }
     config.durability = if sync { Durability::Sync } else { Durability::Interval(flush_interval) };
+    config.cleanup = cleanup;
     Ok(config)
 }
 
@@ -108,7 +108,11 @@ fn render(config: &LogConfig, key: &str) -> String {
             Durability::Sync => "sync".into(),
         },
         "index.interval.bytes" => config.index_interval_bytes.to_string(),
-        "cleanup.policy" => "delete".into(),
+        "cleanup.policy" => match (config.cleanup.delete, config.cleanup.compact) {
+            (true, true) => "compact,delete".into(),
+            (false, true) => "compact".into(),
+            _ => "delete".into(),
+        },
         "compression.type" => match config.conformance.compression {
             None => "producer".into(),
             Some(Compression::None) => "uncompressed".into(),
@@ -119,18 +123,18 @@ fn render(config: &LogConfig, key: &str) -> String {
             false => "CreateTime".into(),
         },
         "min.insync.replicas" => config.min_insync_replicas.to_string(),
-        "delete.retention.ms" => "86400000".into(),
-        "max.compaction.lag.ms" => i64::MAX.to_string(),
-        "min.cleanable.dirty.ratio" => "0.5".into(),
-        "min.compaction.lag.ms" => "0".into(),
+        "delete.retention.ms" => ms(config.cleanup.delete_retention),
+        "max.compaction.lag.ms" => config.cleanup.max_lag.map_or(i64::MAX.to_string(), ms),
+        "min.cleanable.dirty.ratio" => (config.cleanup.min_dirty_ppm as f64 / 1e6).to_string(),
+        "min.compaction.lag.ms" => ms(config.cleanup.min_lag),
         _ => String::new(),
     }
 }
 
-/// A number from 0 to 1.
-fn ratio(key: &str, value: &str) -> Result<(), TopicError> {
+/// A number from 0 to 1, in millionths.
+fn ratio(key: &str, value: &str) -> Result<u32, TopicError> {
     match value.trim().parse::<f64>() {
-        Ok(r) if (0.0..=1.0).contains(&r) => Ok(()),
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok((r * 1e6).round() as u32),
         _ => Err(invalid(key, value, "expected a number from 0 to 1".into())),
     }
 }
@@ -208,17 +212,15 @@ fn one_of<'v>(key: &str, value: &'v str, allowed: &[&str]) -> Result<&'v str, To
     Err(invalid(key, value, format!("expected one of: {}", allowed.join(", "))))
 }
 
-/// Kafka's `cleanup.policy` is a list (`compact,delete`); only `delete` is implemented.
-fn cleanup_policy(key: &str, value: &str) -> Result<(), TopicError> {
+/// Kafka's `cleanup.policy`: a list of `delete` and `compact`; returns whether each
+/// is in it.
+fn cleanup_policy(key: &str, value: &str) -> Result<(bool, bool), TopicError> {
     let policies: Vec<&str> = value.split(',').map(str::trim).collect();
-    if policies.contains(&"compact") {
-        let reason = "log compaction is not supported yet; use cleanup.policy=delete".into();
+    if policies.is_empty() || policies.iter().any(|p| !matches!(*p, "delete" | "compact")) {
+        let reason = "expected delete, compact or compact,delete".into();
         return Err(invalid(key, value, reason));
     }
-    if policies.iter().all(|&p| p == "delete") {
-        return Ok(());
-    }
-    Err(invalid(key, value, "expected delete (compaction is not supported yet)".into()))
+    Ok((policies.contains(&"delete"), policies.contains(&"compact")))
 }
 
 #[cfg(test)]
@@ -316,11 +318,26 @@ mod tests {
     }
 
     #[test]
-    fn cleanup_policy_only_delete() {
-        assert!(parse(&[("cleanup.policy", "delete")]).is_ok());
-        rejects("cleanup.policy", "compact", "compaction is not supported yet");
-        rejects("cleanup.policy", "compact,delete", "compaction is not supported yet");
-        rejects("cleanup.policy", "shred", "expected delete");
+    fn cleanup_policy_is_a_list_of_delete_and_compact() {
+        let policy =
+            |v| parse(&[("cleanup.policy", v)]).map(|c| (c.cleanup.delete, c.cleanup.compact));
+        assert_eq!(policy("delete").unwrap(), (true, false));
+        assert_eq!(policy("compact").unwrap(), (false, true));
+        assert_eq!(policy(" compact, delete").unwrap(), (true, true));
+        rejects("cleanup.policy", "shred", "expected delete, compact");
+        rejects("cleanup.policy", "compact,", "expected delete, compact");
+        let c = parse(&[
+            ("cleanup.policy", "compact"),
+            ("delete.retention.ms", "100"),
+            ("min.compaction.lag.ms", "5"),
+            ("max.compaction.lag.ms", "60000"),
+            ("min.cleanable.dirty.ratio", "0.25"),
+        ])
+        .unwrap();
+        assert_eq!(c.cleanup.delete_retention, Duration::from_millis(100));
+        assert_eq!(c.cleanup.min_lag, Duration::from_millis(5));
+        assert_eq!(c.cleanup.max_lag, Some(Duration::from_millis(60_000)));
+        assert_eq!(c.cleanup.min_dirty_ppm, 250_000);
     }
 
     #[test]

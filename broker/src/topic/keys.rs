@@ -39,8 +39,9 @@ pub const KEYS: [KeyInfo; 16] = [
         name: "cleanup.policy",
         broker_name: "log.cleanup.policy",
         kind: ConfigType::List,
-        doc: "What happens to old segments: delete removes them past retention.ms or \
-              retention.bytes (compaction is not supported yet).",
+        doc: "What happens to old records: delete removes whole segments past \
+              retention.ms or retention.bytes; compact keeps the latest record of each \
+              key (tombstones go after delete.retention.ms); compact,delete does both.",
     },
     KeyInfo {
         name: "compression.type",
@@ -53,9 +54,8 @@ pub const KEYS: [KeyInfo; 16] = [
         name: "delete.retention.ms",
         broker_name: "log.cleaner.delete.retention.ms",
         kind: ConfigType::Long,
-        doc: "How long a compacted topic keeps tombstones (ms). Compaction is not \
-              supported yet: kept and validated, and without effect, as on any Kafka \
-              topic that is not compacted.",
+        doc: "How long a compacted topic keeps a tombstone readable once the \
+              segment holding it is older than this (ms).",
     },
     KeyInfo {
         name: "durability",
@@ -80,8 +80,8 @@ pub const KEYS: [KeyInfo; 16] = [
         name: "max.compaction.lag.ms",
         broker_name: "log.cleaner.max.compaction.lag.ms",
         kind: ConfigType::Long,
-        doc: "The longest a record of a compacted topic stays uncompacted (ms). Kept and \
-              validated; without effect until compaction is supported.",
+        doc: "The longest a record of a compacted topic stays uncompacted (ms): past it \
+              the log is cleaned whatever its dirty ratio.",
     },
     KeyInfo {
         name: "max.message.bytes",
@@ -100,15 +100,15 @@ pub const KEYS: [KeyInfo; 16] = [
         name: "min.cleanable.dirty.ratio",
         broker_name: "log.cleaner.min.cleanable.ratio",
         kind: ConfigType::Double,
-        doc: "How much of a compacted topic's log may be uncompacted before it is \
-              cleaned. Kept and validated; without effect until compaction is supported.",
+        doc: "The share of a compacted topic's log not yet cleaned (by bytes, active \
+              segment excluded) at which the cleaner cleans it.",
     },
     KeyInfo {
         name: "min.compaction.lag.ms",
         broker_name: "log.cleaner.min.compaction.lag.ms",
         kind: ConfigType::Long,
-        doc: "The shortest time a record of a compacted topic stays uncompacted (ms). \
-              Kept and validated; without effect until compaction is supported.",
+        doc: "The shortest time a record of a compacted topic stays uncompacted (ms): \
+              segments with newer records are not cleaned.",
     },
     KeyInfo {
         name: "min.insync.replicas",

@@ -22,6 +22,7 @@ mod kafka_groups;
 mod kafka_idempotence;
 mod kafka_protocol;
 mod kafka_topic_ids;
+mod log_compaction_crash;
 mod log_corruption;
 mod log_crash;
 mod processor_joins;
