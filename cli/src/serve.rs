@@ -62,6 +62,17 @@ pub struct ServeArgs {
     /// The flush interval under interval durability [default: 1000]
     #[arg(long, env = "WEIR_FLUSH_MS", value_name = "MS")]
     pub flush_ms: Option<u64>,
+    /// How often compacted topics (cleanup.policy=compact) are looked at for
+    /// cleaning [default: 15000]
+    #[arg(long, env = "WEIR_CLEANER_BACKOFF_MS", value_name = "MS")]
+    pub cleaner_backoff_ms: Option<u64>,
+    /// Memory for one cleaning pass's key map; a log with more keys in its dirty
+    /// part is cleaned in several passes [default: 134217728]
+    #[arg(long, env = "WEIR_CLEANER_DEDUPE_BUFFER_BYTES", value_name = "BYTES")]
+    pub cleaner_dedupe_buffer_bytes: Option<usize>,
+    /// The most bytes per second the cleaner reads and writes [default: no limit]
+    #[arg(long, env = "WEIR_CLEANER_IO_MAX_BYTES_PER_SECOND", value_name = "BYTES")]
+    pub cleaner_io_max_bytes_per_second: Option<u64>,
     /// The broker's log on stderr: `text`, or `json` (one object per line);
     /// RUST_LOG picks the levels. Not read from the config file: logging starts
     /// before it is read
@@ -94,6 +105,9 @@ struct FileConfig {
     max_message_bytes: Option<u32>,
     durability: Option<String>,
     flush_ms: Option<u64>,
+    cleaner_backoff_ms: Option<u64>,
+    cleaner_dedupe_buffer_bytes: Option<usize>,
+    cleaner_io_max_bytes_per_second: Option<u64>,
 }
 
 impl ServeArgs {
@@ -132,6 +146,29 @@ impl ServeArgs {
         if max_connections == Some(0) {
             bail!("--max-connections must be at least 1");
         }
+        let mut storage = StorageOptions { defaults, ..StorageOptions::default() };
+        if let Some(ms) = self.cleaner_backoff_ms.or(file.cleaner_backoff_ms) {
+            if ms == 0 {
+                bail!("--cleaner-backoff-ms must be at least 1");
+            }
+            storage.cleaner_check = std::time::Duration::from_millis(ms);
+        }
+        let buffer = self.cleaner_dedupe_buffer_bytes.or(file.cleaner_dedupe_buffer_bytes);
+        if let Some(bytes) = buffer {
+            if bytes < 1 << 20 {
+                bail!(
+                    "--cleaner-dedupe-buffer-bytes must be at least 1048576 (1 MiB), not {bytes}"
+                );
+            }
+            storage.cleaner.key_map_bytes = bytes;
+        }
+        let io = self.cleaner_io_max_bytes_per_second.or(file.cleaner_io_max_bytes_per_second);
+        if io == Some(0) {
+            bail!(
+                "--cleaner-io-max-bytes-per-second must be at least 1 (leave it out for no limit)"
+            );
+        }
+        storage.cleaner.io_bytes_per_second = io;
         let listener = ListenerOptions {
             max_connections: max_connections.unwrap_or(ListenerOptions::default().max_connections),
             ..ListenerOptions::default()
@@ -157,7 +194,7 @@ impl ServeArgs {
                 default_partitions,
                 ..BrokerOptions::default()
             },
-            storage: StorageOptions { defaults, ..StorageOptions::default() },
+            storage,
             processors: true,
             component_cache: None,
         })

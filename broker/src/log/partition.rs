@@ -63,14 +63,17 @@ pub enum AppendError {
     },
     /// A record without a key, for a compacted topic (Kafka: INVALID_RECORD).
     #[error(
-        "batch {index}, record {record} has no key: a topic with cleanup.policy=compact \
-         keeps the latest record of each key, so every record needs one"
+        "batch {index}: {} of its records have no key (the first is record {}): a topic \
+         with cleanup.policy=compact keeps the latest record of each key, so every record \
+         needs one",
+        records.len(),
+        records.first().copied().unwrap_or_default()
     )]
     KeylessRecord {
         /// Which batch of the request, from 0.
         index: usize,
-        /// Which record of the batch, from 0.
-        record: usize,
+        /// Which records of the batch, from 0.
+        records: Vec<usize>,
     },
     /// A batch is over `max.message.bytes` (Kafka: MESSAGE_TOO_LARGE).
     #[error("batch of {size} bytes is over the topic's max.message.bytes of {max}")]
@@ -440,10 +443,10 @@ impl Partition {
             let header = batch::validate_produced(bytes)
                 .map_err(|source| AppendError::InvalidBatch { index, source })?;
             if compact {
-                let keyless = cleaner::filter::first_keyless(bytes)
+                let records = cleaner::filter::keyless_records(bytes)
                     .map_err(|source| AppendError::InvalidRecords { index, source })?;
-                if let Some(record) = keyless {
-                    return Err(AppendError::KeylessRecord { index, record });
+                if !records.is_empty() {
+                    return Err(AppendError::KeylessRecord { index, records });
                 }
             }
             let producer = ProducerBatch::of(&header);

@@ -393,14 +393,19 @@ mod tests {
     }
 
     #[test]
-    fn compaction_settings_are_validated_and_kept() {
+    fn compaction_settings_are_validated_and_described() {
         let kept = [
             ("delete.retention.ms", "900"),
             ("min.compaction.lag.ms", "0"),
             ("max.compaction.lag.ms", "60000"),
             ("min.cleanable.dirty.ratio", "0.25"),
         ];
-        assert_eq!(parse(&kept).unwrap(), LogConfig::default(), "no effect without compaction");
+        let config = parse(&kept).unwrap();
+        assert!(!config.cleanup.compact, "settings alone do not compact");
+        for (key, value) in kept {
+            assert_eq!(render(&config, key), value, "{key}");
+        }
+        assert_eq!(render(&LogConfig::default(), "max.compaction.lag.ms"), i64::MAX.to_string());
         rejects("delete.retention.ms", "-1", "from 0 to");
         rejects("max.compaction.lag.ms", "0", "from 1 to");
         rejects("min.cleanable.dirty.ratio", "1.5", "from 0 to 1");

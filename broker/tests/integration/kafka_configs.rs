@@ -88,9 +88,16 @@ async fn topic_configs_are_altered_incrementally_or_replaced_and_bad_values_refu
     assert_eq!(code, invalid_config);
     assert!(message.unwrap().contains("retention.ms"));
     let (code, message) =
-        incremental(&mut c, TOPIC, "t", &[("cleanup.policy", 2, Some("compact"))], false).await;
+        incremental(&mut c, TOPIC, "t", &[("cleanup.policy", 2, Some("shred"))], false).await;
     assert_eq!(code, invalid_config);
-    assert!(message.unwrap().contains("compaction is not supported yet"));
+    assert!(message.unwrap().contains("expected delete, compact or compact,delete"));
+    let append = [("cleanup.policy", 2, Some("compact"))];
+    assert_eq!(incremental(&mut c, TOPIC, "t", &append, false).await, (0, None));
+    let cleanup = log.config().cleanup;
+    assert!(cleanup.compact && cleanup.delete, "{cleanup:?}");
+    let delete = [("cleanup.policy", 1, None)];
+    assert_eq!(incremental(&mut c, TOPIC, "t", &delete, false).await, (0, None));
+    assert!(!log.config().cleanup.compact);
     let (code, message) =
         incremental(&mut c, TOPIC, "t", &[("retention.ms", 2, Some("5"))], false).await;
     assert_eq!(code, invalid_config);

@@ -94,7 +94,7 @@ fn replay_skips_records_it_cannot_read() {
     store.commit("g", &[(tp("t", 0), at(1, ""))]).unwrap();
     // A client may produce anything to the topic.
     let mut junk = BatchBuilder::new(0, Compression::None);
-    junk.push(1, Some(b"junk"), Some(b"junk"), &[]).push(2, None, Some(b"no key"), &[]);
+    junk.push(1, Some(b"junk"), Some(b"junk"), &[]);
     let key = encode_key("g", &tp("t", 1)).unwrap();
     junk.push(3, Some(&key), Some(b"bad value"), &[]);
     let bytes = junk.build().unwrap().to_vec();
@@ -103,4 +103,50 @@ fn replay_skips_records_it_cannot_read() {
 
     let reopened = OffsetStore::open(&storage).unwrap();
     assert_eq!(reopened.group_offsets("g"), [(tp("t", 0), at(2, ""))]);
+}
+
+#[test]
+fn a_compacted_offsets_topic_keeps_every_groups_latest_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+    let store = OffsetStore::open(&storage).unwrap();
+    let spec = storage.topic(OFFSETS_TOPIC).unwrap();
+    assert_eq!(spec.configs.get("cleanup.policy").map(String::as_str), Some("compact"));
+    // Small segments, cleaned as soon as anything is dirty.
+    let small = [("segment.bytes", "2048"), ("min.cleanable.dirty.ratio", "0")];
+    storage.ensure_topic_configs(OFFSETS_TOPIC, &small).unwrap();
+
+    let mut rng = fastrand::Rng::with_seed(5);
+    let mut model: BTreeMap<String, BTreeMap<TopicPartition, OffsetAndMetadata>> = BTreeMap::new();
+    for n in 0..3_000i64 {
+        let group = format!("g{}", rng.u8(..6));
+        if rng.u16(..200) == 0 {
+            store.delete_group(&group, 1).unwrap();
+            model.remove(&group);
+            continue;
+        }
+        let offsets: Vec<_> =
+            (0..rng.usize(1..4)).map(|_| (tp("t", rng.i32(0..4)), at(n, ""))).collect();
+        store.commit(&group, &offsets).unwrap();
+        model.entry(group).or_default().extend(offsets);
+    }
+    let log = storage.partition(OFFSETS_TOPIC, 0).unwrap();
+    let (before, segments) = (log.size_bytes(), log.segment_count());
+    assert!(storage.clean_compacted() > 0);
+    assert!(log.size_bytes() * 10 < before, "{} of {before} bytes left", log.size_bytes());
+    assert!(log.segment_count() <= segments);
+    assert_eq!(storage.cleaner_totals().passes.load(std::sync::atomic::Ordering::Relaxed), 1);
+    drop(store);
+    storage.close().unwrap();
+    drop(storage);
+
+    let storage = Storage::open(dir.path(), StorageOptions::default()).unwrap();
+    let store = OffsetStore::open(&storage).unwrap();
+    let mut groups = store.groups();
+    groups.sort();
+    assert_eq!(groups, model.keys().cloned().collect::<Vec<_>>());
+    for (group, offsets) in &model {
+        let expected: Vec<_> = offsets.iter().map(|(tp, o)| (tp.clone(), o.clone())).collect();
+        assert_eq!(store.group_offsets(group), expected, "{group}");
+    }
 }

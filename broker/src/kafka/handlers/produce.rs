@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
@@ -20,6 +22,7 @@ use tracing::{debug, warn};
 use super::ErrorCodes;
 use crate::broker::Broker;
 use crate::kafka::error_codes::{is_server_fault, refusal};
+use crate::log::AppendError;
 use crate::topics::{Acks, TopicsError};
 
 /// Answers a Produce request; None for acks=0.
@@ -44,6 +47,7 @@ pub async fn handle(
                 _ => Err((
                     ResponseError::InvalidRequiredAcks,
                     format!("acks must be 0, 1 or -1, not {acks}"),
+                    Vec::new(),
                 )),
             };
             match result {
@@ -57,10 +61,22 @@ pub async fn handle(
                         .with_log_append_time_ms(info.log_append_time.unwrap_or(-1))
                         .with_log_start_offset(info.log_start_offset as i64);
                 }
-                Err((code, message)) => {
+                Err((code, message, records)) => {
+                    // KIP-467: which records failed; the batch's others fail with them.
+                    let record_errors = records
+                        .into_iter()
+                        .map(|i| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(i as i32)
+                                .with_batch_index_error_message(Some(StrBytes::from_static_str(
+                                    "a record of a compacted topic needs a key",
+                                )))
+                        })
+                        .collect();
                     answer = answer
                         .with_error_code(code.code())
-                        .with_error_message(Some(StrBytes::from_string(message)));
+                        .with_error_message(Some(StrBytes::from_string(message)))
+                        .with_record_errors(record_errors);
                 }
             }
             partitions.push(answer);
@@ -83,15 +99,25 @@ fn acks_of(acks: i16) -> Acks {
     }
 }
 
-fn produce_error(topic: &str, partition: i32, e: TopicsError) -> (ResponseError, String) {
+/// The error code, its message, and the records of the batch at fault, if the
+/// error names them.
+fn produce_error(
+    topic: &str,
+    partition: i32,
+    e: TopicsError,
+) -> (ResponseError, String, Vec<usize>) {
     let (code, message) = refusal(&e);
+    let records = match &e {
+        TopicsError::Append(AppendError::KeylessRecord { records, .. }) => records.clone(),
+        _ => Vec::new(),
+    };
     // Refusals by topic are the client's business; the broker's own faults were
     // logged by `refusal`.
     let by_topic = matches!(e, TopicsError::UnknownPartition { .. } | TopicsError::Internal { .. });
     if !by_topic && !is_server_fault(code) {
         warn!(topic, partition, error = %e, "produce refused");
     }
-    (code, message)
+    (code, message, records)
 }
 
 impl ErrorCodes for ProduceResponse {

@@ -61,19 +61,19 @@ pub fn filter_batch(bytes: &[u8], keep: &mut Keep<'_>) -> Result<(Filtered, usiz
     Ok((Filtered::Rewritten(out.freeze()), removed))
 }
 
-/// The index of the first record without a key in a batch, if any: a compacted
-/// topic refuses such a batch (Kafka: INVALID_RECORD), as its cleaner could never
-/// drop the record.
-pub fn first_keyless(bytes: &[u8]) -> Result<Option<usize>, RecordError> {
+/// The indexes of the records without a key in a batch: a compacted topic
+/// refuses a batch with any (Kafka: INVALID_RECORD), as its cleaner could never
+/// drop them.
+pub fn keyless_records(bytes: &[u8]) -> Result<Vec<usize>, RecordError> {
     let header = BatchHeader::parse(bytes)?;
     if header.is_control() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let codec = Compression::from_id(header.compression())?;
     let section = &bytes[HEADER_LEN..];
     let decompressed = record::decompress(codec, section)?;
     let records = record::raw_records(decompressed.as_deref().unwrap_or(section))?;
-    Ok(records.iter().position(|r| r.key.is_none()))
+    Ok(records.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i).collect())
 }
 
 #[cfg(test)]
@@ -130,11 +130,11 @@ mod tests {
     }
 
     #[test]
-    fn the_first_keyless_record_is_found_compressed_or_not() {
-        assert_eq!(first_keyless(&batch(Compression::Gzip)).unwrap(), Some(3));
+    fn keyless_records_are_found_compressed_or_not() {
+        assert_eq!(keyless_records(&batch(Compression::Gzip)).unwrap(), [3]);
         let mut b = BatchBuilder::new(0, Compression::None);
-        b.push(1, Some(b""), None, &[]);
-        assert_eq!(first_keyless(&b.build().unwrap()).unwrap(), None);
+        b.push(1, Some(b""), None, &[]).push(2, None, None, &[]).push(3, None, Some(b"v"), &[]);
+        assert_eq!(keyless_records(&b.build().unwrap()).unwrap(), [1, 2]);
     }
 
     #[test]

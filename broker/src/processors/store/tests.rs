@@ -206,6 +206,43 @@ fn a_torn_last_commit_is_dropped_whole() {
 }
 
 #[test]
+fn a_compacted_changelog_replays_to_the_same_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (broker, store) = open(dir.path());
+    let spec = create_state_topic(&broker.storage, "p", 1).unwrap();
+    assert_eq!(spec.configs.get("cleanup.policy").map(String::as_str), Some("compact"));
+    let small = [("segment.bytes", "4096"), ("min.cleanable.dirty.ratio", "0")];
+    broker.storage.ensure_topic_configs(&state_topic("p"), &small).unwrap();
+    let mut rng = fastrand::Rng::with_seed(8);
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    for n in 1..=2_000u64 {
+        let changes: Vec<(String, Option<String>)> = (0..rng.usize(0..5))
+            .map(|_| (format!("k{}", rng.u8(..50)), (rng.u8(..6) != 0).then(|| n.to_string())))
+            .collect();
+        for (k, v) in &changes {
+            match v {
+                Some(v) => drop(model.insert(k.clone().into_bytes(), v.clone().into_bytes())),
+                None => drop(model.remove(k.as_bytes())),
+            }
+        }
+        let changes: Vec<_> = changes.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+        store.commit("p", 0, &commit(n * 10, &changes)).unwrap();
+    }
+    let want = Checkpoint { next_offsets: vec![Some(20_000)], state: model };
+    assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
+    let log = broker.storage.partition(&state_topic("p"), 0).unwrap();
+    let before = log.size_bytes();
+    assert!(broker.storage.clean_compacted() > 0);
+    assert!(log.size_bytes() * 5 < before, "{} of {before} bytes left", log.size_bytes());
+    // The offset record survives only in the newest commit, each key only once.
+    assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
+    broker.storage.close().unwrap();
+    drop((broker, store));
+    let (_broker, store) = open(dir.path());
+    assert_eq!(store.load_checkpoint("p", 0).unwrap(), want);
+}
+
+#[test]
 fn with_no_commit_the_groups_offset_is_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let (broker, store) = open(dir.path());
