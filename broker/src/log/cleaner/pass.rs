@@ -43,11 +43,14 @@ pub struct Plan {
     pub first_dirty: usize,
     /// The offset after the last segment of `segments` (the next segment's base).
     pub limit: u64,
+    /// The base of the log's first segment, which is emptied but never removed: it
+    /// holds the log start (and the producers retention has not expired) in place.
+    pub first_base: u64,
 }
 
 /// Decides whether a cleaning is due and of what. `sealed` are the partition's
-/// segments except the active one, oldest first; `next_base` is the active
-/// segment's base.
+/// segments except the active one, oldest first (the log's first included, even
+/// empty); `next_base` is the active segment's base.
 pub fn plan(
     sealed: Vec<Sealed>,
     next_base: u64,
@@ -70,7 +73,8 @@ pub fn plan(
     let lag_due = cleanup
         .max_lag
         .is_some_and(|max| segments[first_dirty].newest <= now_ms - max.as_millis() as i64);
-    (ratio_due || lag_due).then_some(Plan { segments, first_dirty, limit })
+    let first_base = segments[0].base;
+    (ratio_due || lag_due).then_some(Plan { segments, first_dirty, limit, first_base })
 }
 
 /// Whether a record stays: its key's latest (or a key the map did not see: only
@@ -190,7 +194,7 @@ pub fn run(
         stats.bytes_before += segment.size;
         stats.bytes_after += out.size();
         stats.records_removed += removed;
-        if out.is_empty() {
+        if out.is_empty() && segment.base != plan.first_base {
             out.delete()?;
             swap.removed.push(segment.base);
         } else {

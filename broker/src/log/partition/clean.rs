@@ -35,15 +35,14 @@ impl Partition {
             let mut segments = state.segments.values();
             let active = segments.next_back().map_or(0, Segment::base_offset);
             let sealed: Vec<Sealed> = segments
-                .filter(|s| !s.is_empty())
                 .map(|s| Sealed {
                     base: s.base_offset(),
                     file: s.log().clone(),
                     size: s.size(),
-                    newest: if s.max_timestamp() >= 0 {
-                        s.max_timestamp()
-                    } else {
-                        s.modified_ms()
+                    newest: match (s.is_empty(), s.max_timestamp()) {
+                        (true, _) => i64::MIN,
+                        (false, ts) if ts >= 0 => ts,
+                        _ => s.modified_ms(),
                     },
                 })
                 .collect();
@@ -60,6 +59,10 @@ impl Partition {
                 return Err(e);
             }
         };
+        // Batches of idempotent producers may go: a producer state snapshot taken
+        // after every cleaned segment keeps their sequences (restarts start from
+        // it, never from the headers of the cleaned segments).
+        self.checkpoint()?;
         let mut state = self.state.write();
         // Retention, DeleteRecords' deletions or a close may have come between.
         let sizes = |base: &u64| plan.segments.iter().find(|s| s.base == *base).map(|s| s.size);

@@ -247,3 +247,33 @@ fn a_cleaning_interrupted_before_or_after_its_commit_opens_whole() {
         }
     }
 }
+
+#[test]
+fn an_idempotent_producer_goes_on_after_its_batches_were_compacted_and_a_crash() {
+    let batch = |pid: i64, seq: i32| {
+        let mut b = BatchBuilder::new(0, Compression::None).producer(pid, 0, seq);
+        b.push(1_000, Some(b"same key"), Some(format!("{pid}-{seq}").as_bytes()), &[]);
+        b.build().unwrap().to_vec()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = Partition::open(dir.path(), compacted(0)).unwrap();
+    // Producer 1's batches are all superseded by producer 2's, segments later.
+    for seq in 0..5 {
+        p.append(&batch(1, seq)).unwrap();
+    }
+    for seq in 0..200 {
+        p.append(&batch(2, seq)).unwrap();
+    }
+    let stats = p.clean_at(10_000_000, &CleanerOptions::default()).unwrap().unwrap();
+    assert!(stats.records_removed > 100);
+    assert!(read_all(&p).iter().all(|(_, _, v)| !v.as_deref().unwrap().starts_with("1-")));
+    drop(p); // a crash, right after the cleaning
+    let p = Partition::open(dir.path(), compacted(0)).unwrap();
+    // Producer 1 is still known: a retry is a duplicate, the next sequence is taken,
+    // a gap is refused.
+    let retry = p.append(&batch(1, 4)).unwrap();
+    assert!(retry.duplicate && retry.base_offset == 4, "{retry:?}");
+    p.append(&batch(1, 5)).unwrap();
+    let gap = p.append(&batch(1, 7));
+    assert!(matches!(gap, Err(AppendError::OutOfOrderSequence { expected: 6, .. })), "{gap:?}");
+}

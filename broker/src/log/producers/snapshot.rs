@@ -182,8 +182,10 @@ pub fn load(
         }
     };
     let scanned = rebuild(&mut states, segments, from)?;
-    // As retention would have left it, had it run with this state.
-    let log_start = segments.values().find(|s| !s.is_empty()).map_or(log_end, Segment::base_offset);
+    // As retention would have left it, had it run with this state. The first
+    // segment counts even if compaction emptied it: the cleaner removes records,
+    // not producers.
+    let log_start = segments.values().next().map_or(log_end, Segment::base_offset);
     states.forget_before(log_start);
     if scanned > 0 {
         info!(dir = %dir.display(), from, batches = scanned, producers = states.len(), "rebuilt producer state from the log");
