@@ -98,7 +98,9 @@ impl ErrorCode for AppendError {
             | AppendError::InvalidRecords { .. }
             | AppendError::Empty => ResponseError::CorruptMessage,
             AppendError::TooLarge { .. } => ResponseError::MessageTooLarge,
-            AppendError::KeylessRecord { .. } => ResponseError::InvalidRecord,
+            AppendError::KeylessRecord { .. } | AppendError::ControlBatch { .. } => {
+                ResponseError::InvalidRecord
+            }
             AppendError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
             AppendError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
             // No transaction can be open (InitProducerId grants no transactional

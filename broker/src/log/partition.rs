@@ -33,7 +33,7 @@ use super::cleaner;
 use super::config::{Durability, LogConfig};
 use super::conform;
 use super::producers::{self, BatchMeta, ProducerBatch, ProducerEntry, ProducerStates};
-use super::producers::{Refused, Verdict};
+use super::producers::{AbortedTxn, Refused, Verdict, txn};
 use super::record::{self, RecordError};
 use super::recovery::{self, Recovered};
 use super::scan::{ScanError, Scanner};
@@ -115,9 +115,17 @@ pub enum AppendError {
         /// The sequence number that would have been accepted.
         expected: i32,
     },
-    /// A transactional batch: Weir does not support transactions.
-    #[error("batch {index} is transactional, and transactions are not supported")]
+    /// A transactional batch outside a transaction the coordinator knows to include
+    /// this partition (Kafka: INVALID_TXN_STATE).
+    #[error("batch {index} is transactional, outside a transaction this partition belongs to")]
     Transactional {
+        /// Which batch of the request, from 0.
+        index: usize,
+    },
+    /// A control batch from a client: markers are the transaction coordinator's
+    /// alone (Kafka: INVALID_RECORD).
+    #[error("batch {index} is a control batch; only the transaction coordinator writes those")]
+    ControlBatch {
         /// Which batch of the request, from 0.
         index: usize,
     },
@@ -293,6 +301,8 @@ struct Span {
     max_timestamp: i64,
     /// Its idempotence fields, when its producer has an id.
     producer: Option<ProducerBatch>,
+    /// Part of a transaction.
+    transactional: bool,
     /// Set under the lock when it repeats a batch already written.
     duplicate: Option<BatchMeta>,
 }
@@ -426,6 +436,18 @@ impl Partition {
     /// written is skipped. Under sync durability it returns only once an fsync
     /// covers them.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo, AppendError> {
+        self.append_batches(records, false)
+    }
+
+    /// `append` for a producer whose transaction the coordinator has checked to
+    /// include this partition: transactional batches are taken, and the first of a
+    /// producer's opens its transaction here (the last stable offset stays at or
+    /// below it until its marker).
+    pub fn append_transactional(&self, records: &[u8]) -> Result<AppendInfo, AppendError> {
+        self.append_batches(records, true)
+    }
+
+    fn append_batches(&self, records: &[u8], in_txn: bool) -> Result<AppendInfo, AppendError> {
         // Recompressing or stamping (the topic's compression.type and
         // message.timestamp.type) happens before the lock is taken.
         let (wants, compact) = {
@@ -450,7 +472,11 @@ impl Partition {
                 }
             }
             let producer = ProducerBatch::of(&header);
-            if producer.is_some() && header.is_transactional() {
+            let transactional = header.is_transactional();
+            if header.is_control() {
+                return Err(AppendError::ControlBatch { index });
+            }
+            if transactional && (producer.is_none() || !in_txn) {
                 return Err(AppendError::Transactional { index });
             }
             spans.push(Span {
@@ -459,6 +485,7 @@ impl Partition {
                 delta: header.last_offset_delta() as u64,
                 max_timestamp: header.max_timestamp(),
                 producer,
+                transactional,
                 duplicate: None,
             });
             at += bytes.len();
@@ -511,6 +538,9 @@ impl Partition {
                     state.active().append(bytes, base).map_err(io_err)?;
                     state.next_offset = base + span.delta + 1;
                     if let Some(producer) = &span.producer {
+                        if span.transactional {
+                            state.producers.txns_mut().data(producer.producer_id, base);
+                        }
                         state.producers.record(producer, base, base + span.delta);
                     }
                     (base, base + span.delta)
@@ -541,6 +571,92 @@ impl Partition {
             self.flush_to(info.last_offset + 1).map_err(io_err)?;
         }
         Ok(info)
+    }
+
+    /// Ends `producer_id`'s transaction in this partition with a marker (commit or
+    /// abort) at the next offset; returns that offset. A marker of an epoch older
+    /// than the producer's is refused (a fenced coordinator call); one for a
+    /// producer with no transaction open here is written all the same (a retried
+    /// EndTxn), and ends nothing.
+    pub fn write_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<u64, AppendError> {
+        let io_err = |source| AppendError::Io { dir: self.dir.clone(), source };
+        let bytes = txn::marker(producer_id, epoch, commit, coordinator_epoch, now_ms());
+        let mut state = self.state.write();
+        if state.closed {
+            return Err(AppendError::Closed);
+        }
+        if let Some(current) = state.producers.get(producer_id).map(|e| e.epoch())
+            && epoch < current
+        {
+            return Err(AppendError::InvalidProducerEpoch {
+                index: 0,
+                producer_id,
+                epoch,
+                current,
+            });
+        }
+        let offset = state.next_offset;
+        let cfg = state.config.clone();
+        let active = state.active();
+        if !active.fits(bytes.len(), offset, &cfg) || active.is_due_to_roll(now_ms(), &cfg) {
+            self.roll(&mut state).map_err(io_err)?;
+        }
+        state.active().append(&bytes, offset).map_err(io_err)?;
+        state.next_offset = offset + 1;
+        state.producers.txns_mut().ended(producer_id, commit, offset);
+        state.producers.fence(producer_id, epoch);
+        let sync = state.config.durability == Durability::Sync;
+        drop(state);
+        self.appends.publish(offset + 1);
+        self.traffic.appended(bytes.len() as u64, 1);
+        if sync {
+            self.flush_to(offset + 1).map_err(io_err)?;
+        }
+        Ok(offset)
+    }
+
+    /// The last stable offset: readers in `read_committed` see records below it,
+    /// where no transaction is still open. The high watermark when none is.
+    pub fn last_stable_offset(&self) -> u64 {
+        let state = self.state.read();
+        let first_open = state.producers.txns().first_unstable();
+        first_open.map_or(state.next_offset, |o| o.min(state.next_offset))
+    }
+
+    /// The aborted transactions with records in `from..to`, for a `read_committed`
+    /// Fetch to skip.
+    pub fn aborted_transactions(&self, from: u64, to: u64) -> Vec<AbortedTxn> {
+        self.state.read().producers.txns().aborted_in(from, to)
+    }
+
+    /// Open transactions here: producer id and the offset of their first batch.
+    pub fn open_transactions(&self) -> Vec<(i64, u64)> {
+        self.state.read().producers.txns().ongoing().collect()
+    }
+
+    /// `read` for a `read_committed` reader: nothing at or past the last stable
+    /// offset.
+    pub fn read_committed(&self, offset: u64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        self.read_isolated(offset, max_bytes, true, true)
+    }
+
+    /// `read` (`at_least_one`) or `read_within`, for a reader that sees only what
+    /// is `committed` (below the last stable offset) or everything.
+    pub fn read_isolated(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        at_least_one: bool,
+        committed: bool,
+    ) -> Result<ReadResult, ReadError> {
+        let below = if committed { self.last_stable_offset() } else { u64::MAX };
+        self.read_batches_below(offset, max_bytes, at_least_one, below)
     }
 
     /// Whether appending `len` bytes whose newest record is `max_timestamp` would
@@ -586,6 +702,17 @@ impl Partition {
         max_bytes: usize,
         at_least_one: bool,
     ) -> Result<ReadResult, ReadError> {
+        self.read_batches_below(offset, max_bytes, at_least_one, u64::MAX)
+    }
+
+    /// Reads batches as `read` does, none that starts at or after `below`.
+    fn read_batches_below(
+        &self,
+        offset: u64,
+        max_bytes: usize,
+        at_least_one: bool,
+        below: u64,
+    ) -> Result<ReadResult, ReadError> {
         let (found, high_watermark, log_start_offset) = {
             let state = self.state.read();
             let (hwm, lso) = (state.next_offset, state.log_start_offset());
@@ -613,6 +740,9 @@ impl Partition {
         let mut stop = start;
         let mut records = 0;
         while let Some(b) = scan.next_batch().map_err(|e| self.read_err(e))? {
+            if b.header.base_offset() as u64 >= below {
+                break;
+            }
             match first {
                 None if (b.header.last_offset() as u64) < offset => continue,
                 None if !at_least_one && b.end() - b.position > max_bytes as u64 => break,
@@ -904,3 +1034,6 @@ mod producer_tests;
 
 #[cfg(test)]
 mod clean_tests;
+
+#[cfg(test)]
+mod txn_tests;

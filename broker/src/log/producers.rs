@@ -24,6 +24,9 @@ use std::collections::HashMap;
 use super::batch::BatchHeader;
 
 pub mod snapshot;
+pub mod txn;
+
+pub use txn::{AbortedTxn, Transactions};
 
 /// Batches remembered per producer: Kafka's `NUM_BATCHES_TO_RETAIN`, the limit of
 /// `max.in.flight.requests.per.connection` an idempotent producer may use.
@@ -200,14 +203,26 @@ impl ProducerEntry {
     }
 }
 
-/// Every producer a partition knows, by producer id.
+/// Every producer a partition knows, by producer id, and their transactions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerStates {
     /// Entries by producer id.
     producers: HashMap<i64, ProducerEntry>,
+    /// Open and aborted transactions.
+    txns: Transactions,
 }
 
 impl ProducerStates {
+    /// The partition's open and aborted transactions.
+    pub fn txns(&self) -> &Transactions {
+        &self.txns
+    }
+
+    /// The same, to note batches and markers.
+    pub fn txns_mut(&mut self) -> &mut Transactions {
+        &mut self.txns
+    }
+
     /// What is known of `producer_id`.
     pub fn get(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
@@ -250,10 +265,22 @@ impl ProducerStates {
         entry.last_timestamp = batch.max_timestamp;
     }
 
+    /// Notes a marker of `producer_id` at `epoch`: when the coordinator bumped the
+    /// epoch (aborting a transaction that timed out), batches of older epochs are
+    /// refused from now on.
+    pub fn fence(&mut self, producer_id: i64, epoch: i16) {
+        let entry = self.producers.entry(producer_id).or_insert_with(|| ProducerEntry::new(epoch));
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.len = 0;
+        }
+    }
+
     /// Forgets producers with no batch left at or after `log_start_offset` (after
     /// retention deleted segments): the state then matches a rebuild from the log.
     pub fn forget_before(&mut self, log_start_offset: u64) {
         self.producers.retain(|_, e| e.last_offset().is_some_and(|o| o >= log_start_offset));
+        self.txns.forget_before(log_start_offset);
     }
 
     /// Starts checking the batches of one request.

@@ -21,6 +21,7 @@ mod kafka_configs;
 mod kafka_groups;
 mod kafka_idempotence;
 mod kafka_protocol;
+mod kafka_read_committed;
 mod kafka_topic_ids;
 mod log_compaction_crash;
 mod log_corruption;

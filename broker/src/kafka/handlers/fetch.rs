@@ -2,7 +2,9 @@
 //! until `min_bytes` are there or `max_wait_ms` passes. Topics are named by name
 //! (v4-12) or by topic id (v13+; an unknown id is UNKNOWN_TOPIC_ID). Record bytes are not read
 //! here: the response carries file slices, which the connection sends with
-//! sendfile.
+//! sendfile. A `read_committed` fetch (isolation level 1) gets nothing at or past
+//! the partition's last stable offset, and the aborted transactions its records
+//! may hold, which the client skips.
 //!
 //! Each look at the partitions runs on the blocking pool: finding a batch reads
 //! the offset index and batch headers, which wait on the disk when the data is no
@@ -15,8 +17,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, RequestHeader};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, RequestHeader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -128,13 +132,26 @@ fn gather(broker: &Broker, request: &FetchRequest, names: &[Option<String>]) -> 
                 (wanted.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
             let offset = u64::try_from(wanted.fetch_offset).unwrap_or(u64::MAX);
             let mut records = 0;
+            // read_committed: nothing past the last stable offset, and the aborted
+            // transactions the records may hold, for the client to skip.
+            let committed = request.isolation_level == 1;
             let read = match total {
-                0 => partition.read(offset, budget.max(1)),
-                _ => partition.read_within(offset, budget),
+                0 => partition.read_isolated(offset, budget.max(1), true, committed),
+                _ => partition.read_isolated(offset, budget, false, committed),
             };
+            let last_stable = partition.last_stable_offset();
+            if committed {
+                let aborted = partition.aborted_transactions(offset, last_stable).into_iter();
+                let aborted = aborted.map(|a| {
+                    AbortedTransaction::default()
+                        .with_producer_id(ProducerId(a.producer_id))
+                        .with_first_offset(a.first_offset as i64)
+                });
+                data.aborted_transactions = Some(aborted.collect());
+            }
             let read = read.map(|r| {
                 data.high_watermark = r.high_watermark as i64;
-                data.last_stable_offset = r.high_watermark as i64;
+                data.last_stable_offset = last_stable.min(r.high_watermark) as i64;
                 data.log_start_offset = r.log_start_offset as i64;
                 records = r.records;
                 r.slice
@@ -149,7 +166,7 @@ fn gather(broker: &Broker, request: &FetchRequest, names: &[Option<String>]) -> 
                 }
                 Ok(None) => {
                     data.high_watermark = partition.high_watermark() as i64;
-                    data.last_stable_offset = data.high_watermark;
+                    data.last_stable_offset = partition.last_stable_offset() as i64;
                     data.log_start_offset = partition.log_start_offset() as i64;
                 }
                 Err(ReadError::OffsetOutOfRange { high_watermark, log_start_offset, .. }) => {

@@ -1,6 +1,7 @@
 //! ListOffsets (key 2): the earliest offset (-2), the latest (-1: the high
-//! watermark), the record with the largest timestamp (-3, v7+), or the first
-//! offset whose record timestamp is at or after a time.
+//! watermark, or the last stable offset for a `read_committed` client), the record
+//! with the largest timestamp (-3, v7+), or the first offset whose record
+//! timestamp is at or after a time.
 
 use std::sync::Arc;
 
@@ -54,6 +55,9 @@ fn answer(broker: &Arc<Broker>, request: ListOffsetsRequest) -> ListOffsetsRespo
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
                     match wanted.timestamp {
+                        LATEST if request.isolation_level == 1 => {
+                            answer.with_offset(partition.last_stable_offset() as i64)
+                        }
                         LATEST => answer.with_offset(partition.high_watermark() as i64),
                         EARLIEST => answer.with_offset(partition.log_start_offset() as i64),
                         MAX_TIMESTAMP => match partition.offset_of_max_timestamp() {

@@ -7,12 +7,16 @@
 //! | size | field                                                        |
 //! |-----:|--------------------------------------------------------------|
 //! |    4 | magic `WPST`                                                 |
-//! |    2 | format version (2; version 1 is read too)                    |
+//! |    2 | format version (3; versions 1 and 2 are read too)            |
 //! |    8 | offset: the state describes every batch below it, none above |
 //! |    4 | producer count                                               |
 //! |    … | per producer: id i64, epoch i16, last timestamp i64 (not in  |
 //! |      | version 1), batch count u8, then per batch first seq i32,    |
 //! |      | last seq i32, base offset u64, last offset u64               |
+//! |    … | (version 3) open transactions: count u32, then producer id   |
+//! |      | i64 and first offset u64 each; aborted transactions: count   |
+//! |      | u32, then producer id i64, first offset u64, marker offset   |
+//! |      | u64 each                                                     |
 //! |    4 | CRC-32C of everything before                                 |
 //!
 //! A clean close writes one at the log end, and the flusher one after each segment
@@ -25,11 +29,14 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::{BATCHES_KEPT, BatchMeta, ProducerBatch, ProducerEntry, ProducerStates};
+use super::{
+    AbortedTxn, BATCHES_KEPT, BatchMeta, ProducerBatch, ProducerEntry, ProducerStates, txn,
+};
 use crate::log::recovery::sync_dir;
 use crate::log::scan::{ScanError, Scanner};
 use crate::log::segment::Segment;
@@ -39,7 +46,9 @@ pub const FILE: &str = "producer-state";
 /// Its first bytes.
 const MAGIC: &[u8; 4] = b"WPST";
 /// The format version written.
-const VERSION: u16 = 2;
+const VERSION: u16 = 3;
+/// The version before transactions were kept.
+const VERSION_2: u16 = 2;
 /// The version before producers' last timestamps were kept.
 const VERSION_1: u16 = 1;
 /// Magic, version, offset, producer count.
@@ -65,6 +74,18 @@ pub fn encode(offset: u64, states: &ProducerStates) -> Vec<u8> {
             out.extend_from_slice(&b.base_offset.to_be_bytes());
             out.extend_from_slice(&b.last_offset.to_be_bytes());
         }
+    }
+    let txns = states.txns();
+    out.extend_from_slice(&(txns.ongoing().count() as u32).to_be_bytes());
+    for (producer_id, first) in txns.ongoing() {
+        out.extend_from_slice(&producer_id.to_be_bytes());
+        out.extend_from_slice(&first.to_be_bytes());
+    }
+    out.extend_from_slice(&(txns.aborted().len() as u32).to_be_bytes());
+    for a in txns.aborted() {
+        out.extend_from_slice(&a.producer_id.to_be_bytes());
+        out.extend_from_slice(&a.first_offset.to_be_bytes());
+        out.extend_from_slice(&a.last_offset.to_be_bytes());
     }
     let crc = crc32c::crc32c(&out);
     out.extend_from_slice(&crc.to_be_bytes());
@@ -112,7 +133,7 @@ pub fn decode(bytes: &[u8]) -> Option<(u64, ProducerStates)> {
         return None;
     }
     let version = r.take::<2>().map(u16::from_be_bytes)?;
-    if version != VERSION && version != VERSION_1 {
+    if ![VERSION, VERSION_2, VERSION_1].contains(&version) {
         return None;
     }
     let offset = r.u64()?;
@@ -121,7 +142,7 @@ pub fn decode(bytes: &[u8]) -> Option<(u64, ProducerStates)> {
     for _ in 0..count {
         let id = r.i64()?;
         let mut entry = ProducerEntry::new(r.i16()?);
-        if version == VERSION {
+        if version >= VERSION_2 {
             entry.set_last_timestamp(r.i64()?);
         }
         let batches = r.u8()?;
@@ -135,6 +156,18 @@ pub fn decode(bytes: &[u8]) -> Option<(u64, ProducerStates)> {
             entry.push(epoch, BatchMeta { first_seq, last_seq, base_offset, last_offset });
         }
         states.insert(id, entry);
+    }
+    if version >= VERSION {
+        let mut ongoing = BTreeMap::new();
+        for _ in 0..r.u32()? {
+            ongoing.insert(r.i64()?, r.u64()?);
+        }
+        let mut aborted = Vec::new();
+        for _ in 0..r.u32()? {
+            let (producer_id, first_offset, last_offset) = (r.i64()?, r.u64()?, r.u64()?);
+            aborted.push(AbortedTxn { producer_id, first_offset, last_offset });
+        }
+        states.txns_mut().restore(ongoing, aborted);
     }
     r.0.is_empty().then_some((offset, states))
 }
@@ -213,7 +246,20 @@ pub fn rebuild(
             if base < from {
                 continue;
             }
+            if b.header.is_control() {
+                // A marker: its record says whether it commits or aborts.
+                let mut bytes = vec![0u8; b.header.total_len()];
+                segment.log().read_exact_at(&mut bytes, b.position)?;
+                if let Some(commit) = txn::marker_kind(&bytes) {
+                    states.txns_mut().ended(b.header.producer_id(), commit, base);
+                    states.fence(b.header.producer_id(), b.header.producer_epoch());
+                }
+                continue;
+            }
             if let Some(producer) = ProducerBatch::of(&b.header) {
+                if b.header.is_transactional() {
+                    states.txns_mut().data(producer.producer_id, base);
+                }
                 states.record(&producer, base, b.header.last_offset() as u64);
             }
         }
@@ -239,6 +285,10 @@ mod tests {
                 states.record(&b, 100 + i as u64 * 2, 101 + i as u64 * 2);
             }
         }
+        states.txns_mut().data(2, 104);
+        states.txns_mut().data(1, 100);
+        states.txns_mut().ended(1, false, 101);
+        states.txns_mut().data(1, 102);
         states
     }
 
@@ -259,7 +309,7 @@ mod tests {
             assert_eq!(decode(&flipped), None, "flipped byte {at}");
         }
         let mut future = bytes.clone();
-        future[5] = 3;
+        future[5] = 4;
         let body = future.len() - 4;
         let crc = crc32c::crc32c(&future[..body]);
         future[body..].copy_from_slice(&crc.to_be_bytes());
