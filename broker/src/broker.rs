@@ -1,5 +1,6 @@
-//! The broker: what every protocol handler shares — storage, the group
-//! coordinator, this node's identity and address, and the settings clients see.
+//! The broker: what every protocol handler shares — storage, the group and
+//! transaction coordinators, this node's identity and address, and the settings
+//! clients see.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +12,7 @@ use crate::group::{GroupCoordinator, GroupError, GroupOptions};
 use crate::metrics::Metrics;
 use crate::storage::{Storage, StorageError};
 use crate::topic::{TopicError, TopicSpec};
+use crate::txn::{TxnCoordinator, TxnError};
 
 /// Broker-wide settings that shape answers to clients.
 #[derive(Debug, Clone)]
@@ -40,6 +42,17 @@ impl Default for BrokerOptions {
     }
 }
 
+/// Why a broker could not open.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The group coordinator could not replay `__consumer_offsets`.
+    #[error("opening the group coordinator: {0}")]
+    Groups(#[from] GroupError),
+    /// The transaction coordinator could not replay `__transaction_state`.
+    #[error("opening the transaction coordinator: {0}")]
+    Transactions(#[from] TxnError),
+}
+
 /// A running broker's shared state.
 #[derive(Debug)]
 pub struct Broker {
@@ -47,6 +60,8 @@ pub struct Broker {
     pub storage: Arc<Storage>,
     /// Consumer groups and their committed offsets; this broker coordinates all.
     pub groups: GroupCoordinator,
+    /// Transactional ids and their transactions; this broker coordinates all.
+    pub txns: TxnCoordinator,
     /// Settings.
     pub options: BrokerOptions,
     /// The Kafka address clients are told to connect to (Metadata,
@@ -58,15 +73,19 @@ pub struct Broker {
 
 impl Broker {
     /// A broker over `storage`, advertising `advertised` to clients. Opens the
-    /// group coordinator, which creates or replays `__consumer_offsets`.
+    /// group coordinator, which creates or replays `__consumer_offsets`, then the
+    /// transaction coordinator, which does the same with `__transaction_state` and
+    /// finishes the transactions a crash left decided.
     pub fn new(
         storage: Arc<Storage>,
         options: BrokerOptions,
         advertised: impl Into<Advertised>,
-    ) -> Result<Arc<Broker>, GroupError> {
+    ) -> Result<Arc<Broker>, BrokerError> {
         let advertised = advertised.into();
         let groups = GroupCoordinator::open(Arc::clone(&storage), options.groups.clone())?;
-        Ok(Arc::new(Broker { storage, groups, options, advertised, metrics: Metrics::new() }))
+        let txns = TxnCoordinator::open(Arc::clone(&storage), groups.offsets())?;
+        let metrics = Metrics::new();
+        Ok(Arc::new(Broker { storage, groups, txns, options, advertised, metrics }))
     }
 
     /// Stops what runs in the background (the group coordinator's timer) and

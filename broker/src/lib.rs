@@ -25,6 +25,8 @@
 //! - `topics`: what clients may do with topics (create, delete, alter configs,
 //!   describe configs, append), the same for the Kafka handlers and the HTTP API.
 //! - `producer_ids`: the allocator of idempotent producer ids, persisted in blocks.
+//! - `txn`: the transaction coordinator (transactional ids, their producer ids
+//!   and epochs, ending transactions with markers), kept in `__transaction_state`.
 //! - `processors`: the registry of deployed Wasm processors, and the log as the
 //!   runtime sees it (`LogStore`, state changelogs).
 
@@ -42,3 +44,4 @@ pub mod producer_ids;
 pub mod storage;
 pub mod topic;
 pub mod topics;
+pub mod txn;

@@ -15,8 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::broker::{Advertised, AdvertisedError, Broker, BrokerOptions};
-use crate::group::GroupError;
+use crate::broker::{Advertised, AdvertisedError, Broker, BrokerError, BrokerOptions};
 use crate::http::{self, AppState};
 use crate::kafka::server::{self, ListenerOptions};
 use crate::processors::{ProcessorError, Processors};
@@ -94,9 +93,9 @@ pub enum NodeError {
     /// The advertised address is unusable.
     #[error(transparent)]
     Advertised(#[from] AdvertisedError),
-    /// The group coordinator could not replay `__consumer_offsets`.
-    #[error("opening the group coordinator: {0}")]
-    Groups(#[from] GroupError),
+    /// The group or transaction coordinator could not open.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
     /// The processors could not be opened.
     #[error("opening the processors: {0}")]
     Processors(#[from] ProcessorError),
@@ -174,6 +173,10 @@ impl Node {
         let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stop| *stop).await;
         };
+        tokio::spawn(abort_expired_transactions(
+            Arc::clone(&broker),
+            until_stopped(stopped.clone()),
+        ));
         let kafka = tokio::spawn(server::run(
             kafka,
             Arc::clone(&broker),
@@ -276,4 +279,32 @@ async fn blocking<T: Send + 'static>(
 
 fn local_addr(listener: &TcpListener, asked: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(asked)
+}
+
+/// How often open transactions are checked against their timeouts (Kafka's
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms` is 10 s).
+const TRANSACTION_EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Aborts transactions past their `transaction.timeout.ms` until `stop`.
+async fn abort_expired_transactions(
+    broker: Arc<Broker>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(TRANSACTION_EXPIRY_CHECK);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => {
+                let broker = Arc::clone(&broker);
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let _ = tokio::task::spawn_blocking(move || {
+                    broker.txns.abort_expired(now, broker.groups.offsets())
+                })
+                .await;
+            }
+        }
+    }
 }

@@ -373,16 +373,42 @@ impl Broker {
             let min_insync = config.min_insync_replicas;
             return Err(TopicsError::NotEnoughReplicas { topic: topic.to_owned(), min_insync });
         }
-        let max_timestamp =
-            crate::log::batch::BatchHeader::parse(&records[..]).map_or(-1, |h| h.max_timestamp());
+        let header = crate::log::batch::BatchHeader::parse(&records[..]).ok();
+        let max_timestamp = header.as_ref().map_or(-1, |h| h.max_timestamp());
+        // A transactional batch goes in only within its producer's open
+        // transaction that added this partition (as Kafka's KIP-890 verification).
+        let in_txn = match header.filter(|h| h.is_transactional() && !h.is_control()) {
+            None => false,
+            Some(h) => {
+                match self.txns.check_produce(h.producer_id(), h.producer_epoch(), topic, partition)
+                {
+                    Ok(true) => true,
+                    Ok(false) => return Err(AppendError::Transactional { index: 0 }.into()),
+                    Err(current) => {
+                        let (producer_id, epoch) = (h.producer_id(), h.producer_epoch());
+                        let fenced = AppendError::InvalidProducerEpoch {
+                            index: 0,
+                            producer_id,
+                            epoch,
+                            current,
+                        };
+                        return Err(fenced.into());
+                    }
+                }
+            }
+        };
         let blocking =
             config.durability == Durability::Sync || log.may_roll(records.len(), max_timestamp);
+        let append = move |log: &Partition| match in_txn {
+            true => log.append_transactional(&records),
+            false => log.append(&records),
+        };
         let appended = if blocking {
-            tokio::task::spawn_blocking(move || log.append(&records)).await.unwrap_or_else(|e| {
+            tokio::task::spawn_blocking(move || append(&log)).await.unwrap_or_else(|e| {
                 Err(AppendError::Io { dir: Default::default(), source: std::io::Error::other(e) })
             })
         } else {
-            log.append(&records)
+            append(&log)
         };
         Ok(appended?)
     }

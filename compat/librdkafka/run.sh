@@ -89,8 +89,12 @@ summary=$(sed 's/\x1b\[[0-9;]*m//g; s/(B//g' "$log" | sed -n '/SUMMARY/,$p')
 echo "$summary"
 passed=$(echo "$summary" | grep -c 'PASSED |' || true)
 skipped=$(echo "$summary" | grep -c 'SKIPPED |' || true)
-# The tests that failed (or never finished), by number, each run once more alone.
-again=$(echo "$summary" | grep -E 'FAILED \||RUNNING \|' | grep -oE '^\| [0-9]{4}' | awk '{print $2}' | sort -u || true)
+# The tests that failed (or never finished), by number, each run once more alone:
+# from the summary table, and from the failure lines themselves (a failed test's
+# leftover threads may log into the table and garble it).
+from_table=$(echo "$summary" | grep -E 'FAILED \||RUNNING \|' | grep -oE '^\| [0-9]{4}' | awk '{print $2}' || true)
+from_lines=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -oE '^### Test "[0-9]{4}' | grep -oE '[0-9]{4}' || true)
+again=$(printf '%s\n%s\n' "$from_table" "$from_lines" | awk 'NF' | sort -u)
 failed=0
 flaky=
 for t in $again; do

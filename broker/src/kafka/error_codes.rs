@@ -18,6 +18,7 @@ use crate::producer_ids::ProducerIdError;
 use crate::storage::StorageError;
 use crate::topic::TopicError;
 use crate::topics::TopicsError;
+use crate::txn::TxnError;
 
 /// A domain error that reaches a Kafka response.
 pub trait ErrorCode: std::error::Error {
@@ -87,6 +88,21 @@ impl ErrorCode for StorageError {
             StorageError::Topic(e) => e.response_error(),
             StorageError::Partition { .. } => ResponseError::KafkaStorageError,
             StorageError::ProducerIds(e) => e.response_error(),
+        }
+    }
+}
+
+impl ErrorCode for TxnError {
+    fn response_error(&self) -> ResponseError {
+        match self {
+            TxnError::EmptyId => ResponseError::InvalidRequest,
+            TxnError::InvalidTimeout(_) => ResponseError::InvalidTransactionTimeout,
+            TxnError::ProducerIdMismatch { .. } => ResponseError::InvalidProducerIdMapping,
+            TxnError::Fenced { .. } => ResponseError::ProducerFenced,
+            TxnError::InvalidState { .. } | TxnError::GroupNotAdded { .. } => {
+                ResponseError::InvalidTxnState
+            }
+            TxnError::Storage(_) => ResponseError::KafkaStorageError,
         }
     }
 }

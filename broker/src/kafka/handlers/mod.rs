@@ -21,6 +21,8 @@ use crate::broker::Broker;
 use crate::log::FileSlice;
 use crate::metrics::ApiMetrics;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 mod config_changes;
@@ -33,6 +35,8 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_producers;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -42,12 +46,14 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 /// Builds [`APIS`] and [`dispatch`] from one list of `Key: min..=max => handler file`.
 macro_rules! registry {
@@ -109,6 +115,12 @@ registry! {
     IncrementalAlterConfigs: 0..=1 => incremental_alter_configs,
     DescribeCluster: 0..=1 => describe_cluster,  // 1 names the endpoint type (kafka-python needs it)
     DescribeProducers: 0..=0 => describe_producers,
+    AddPartitionsToTxn: 0..=4 => add_partitions_to_txn,  // 4: the batched form
+    AddOffsetsToTxn: 0..=3 => add_offsets_to_txn,
+    EndTxn: 0..=3 => end_txn,
+    TxnOffsetCommit: 0..=3 => txn_offset_commit,
+    DescribeTransactions: 0..=0 => describe_transactions,
+    ListTransactions: 0..=0 => list_transactions,
 }
 
 tokio::task_local! {
