@@ -71,6 +71,13 @@ fn the_advertised_ranges_are_within_kafka_3_7_s() {
             // reads.
             (ApiKey::DescribeCluster, 0, 1),
             (ApiKey::DescribeProducers, 0, 0),
+            // 4: the batched form brokers send (KIP-890).
+            (ApiKey::AddPartitionsToTxn, 0, 4),
+            (ApiKey::AddOffsetsToTxn, 0, 3),
+            (ApiKey::EndTxn, 0, 3),
+            (ApiKey::TxnOffsetCommit, 0, 3),
+            (ApiKey::DescribeTransactions, 0, 0),
+            (ApiKey::ListTransactions, 0, 0),
         ]
     );
 }
@@ -109,6 +116,10 @@ fn zero_frame(key: ApiKey, version: i16, correlation_id: i32) -> Bytes {
     .unwrap();
     if key.request_header_version(version) >= 2 {
         frame.put_u8(1);
+        // ListTransactions starts with two lists.
+        if key == ApiKey::ListTransactions {
+            frame.put_u8(1);
+        }
     }
     frame.put_bytes(0, 64);
     frame.freeze()
