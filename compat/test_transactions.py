@@ -151,3 +151,50 @@ def test_a_second_producer_fences_the_first(weir):
         first.commit_transaction(30)
     assert failed.value.args[0].fatal() or "fenced" in str(failed.value).lower(), failed.value
     assert read(weir.addr, "fenced", "read_committed", 1) == ["live"]
+
+
+def test_aiokafka_transactions_commit_and_abort(weir):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.structs import TopicPartition
+
+    create_topic(weir.addr, "aio-txn", 1)
+
+    async def run():
+        producer = AIOKafkaProducer(bootstrap_servers=weir.addr, transactional_id="aio-app")
+        await producer.start()
+        try:
+            async with producer.transaction():
+                for i in range(5):
+                    await producer.send_and_wait("aio-txn", f"kept-{i}".encode(), partition=0)
+            await producer.begin_transaction()
+            for i in range(5):
+                await producer.send_and_wait("aio-txn", f"dropped-{i}".encode(), partition=0)
+            await producer.abort_transaction()
+            async with producer.transaction():
+                await producer.send_and_wait("aio-txn", b"last", partition=0)
+        finally:
+            await producer.stop()
+
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=weir.addr, isolation_level="read_committed", enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            tp = TopicPartition("aio-txn", 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            values = []
+            deadline = asyncio.get_running_loop().time() + 20
+            while len(values) < 6 and asyncio.get_running_loop().time() < deadline:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                values += [r.value.decode() for r in batch.get(tp, [])]
+            return values
+        finally:
+            await consumer.stop()
+
+    values = asyncio.run(run())
+    assert values == [f"kept-{i}" for i in range(5)] + ["last"]
+    # confluent-kafka's read_committed consumer agrees.
+    assert read(weir.addr, "aio-txn", "read_committed", 6) == values

@@ -1,7 +1,8 @@
 //! Idempotent produce against a real broker on 127.0.0.1:0, in raw Kafka protocol:
 //! InitProducerId, a retried batch acknowledged with its original offset and
-//! stored once, a sequence gap refused, and retries still recognised after a clean
-//! restart and after a crash.
+//! stored once, a sequence gap refused, retries still recognised after a clean
+//! restart and after a crash, and transactional batches outside a transaction
+//! refused.
 
 use crate::support;
 
@@ -23,7 +24,6 @@ const TOPIC: &str = "payments";
 /// Kafka error codes.
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-const UNSUPPORTED_VERSION: i16 = 35;
 const INVALID_TXN_STATE: i16 = 48;
 
 fn topic_name() -> TopicName {
@@ -136,18 +136,24 @@ async fn a_retried_produce_gets_its_original_offset_and_is_stored_once() {
 }
 
 #[tokio::test]
-async fn transactions_are_refused_as_a_missing_feature_not_as_an_acl_problem() {
+async fn a_transactional_batch_outside_its_transaction_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let broker = start(dir.path()).await;
     let mut c = RawClient::connect(broker.addr).await;
     let (error, pid, _) = init_producer_id(&mut c, Some("txn-1")).await;
-    assert_eq!((error, pid), (UNSUPPORTED_VERSION, -1));
+    assert_eq!(error, 0);
+    assert!(pid >= 0);
+    let (error, _, _) = init_producer_id(&mut c, Some("")).await;
+    assert_eq!(error, kafka_protocol::ResponseError::InvalidRequest.code());
 
-    let mut txn = batch(7, 0, 0, &["in a transaction"]).to_vec();
-    txn[22] |= 0x10; // attributes bit 4: transactional
-    weir_broker::log::batch::write_crc(&mut txn);
-    let (error, _) = produce(&mut c, txn.into()).await;
-    assert_eq!(error, INVALID_TXN_STATE);
+    // No AddPartitionsToTxn came first, for this producer or an unknown one.
+    for producer in [pid, 7] {
+        let mut txn = batch(producer, 0, 0, &["in a transaction"]).to_vec();
+        txn[22] |= 0x10; // attributes bit 4: transactional
+        weir_broker::log::batch::write_crc(&mut txn);
+        let (error, _) = produce(&mut c, txn.into()).await;
+        assert_eq!(error, INVALID_TXN_STATE);
+    }
     assert_eq!(latest_offset(&mut c).await, 0);
     broker.stop().await;
 }
