@@ -282,6 +282,29 @@ impl TxnCoordinator {
         }
     }
 
+    /// Changes the record of `id`, held by `producer_id` at `epoch`, with
+    /// `change`: the new record is written to `__transaction_state` first and
+    /// kept only once written (a failed write changes nothing).
+    fn update(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        change: impl FnOnce(&mut TxnMeta) -> Result<(), TxnError>,
+    ) -> Result<(), TxnError> {
+        let mut txns = self.txns.lock();
+        let current = Self::holder(&mut txns, id, producer_id, epoch)?;
+        let mut next = current.clone();
+        change(&mut next)?;
+        if next == *current {
+            return Ok(());
+        }
+        next.updated_ms = now_ms();
+        self.persist(id, &next)?;
+        *current = next;
+        Ok(())
+    }
+
     /// AddPartitionsToTxn: the transaction will write to `partitions` (each must
     /// exist; the caller checks and answers those that do not).
     pub fn add_partitions(
@@ -291,18 +314,14 @@ impl TxnCoordinator {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), TxnError> {
-        let mut txns = self.txns.lock();
-        let meta = Self::holder(&mut txns, id, producer_id, epoch)?;
-        if partitions.iter().all(|p| meta.partitions.contains(p))
-            && meta.status == TxnStatus::Ongoing
-        {
-            return Ok(());
-        }
-        Self::begin(id, meta, "adding partitions")?;
-        meta.partitions.extend(partitions.iter().cloned());
-        meta.updated_ms = now_ms();
-        let meta = meta.clone();
-        self.persist(id, &meta)
+        self.update(id, producer_id, epoch, |meta| {
+            let known = partitions.iter().all(|p| meta.partitions.contains(p));
+            if !(known && meta.status == TxnStatus::Ongoing) {
+                Self::begin(id, meta, "adding partitions")?;
+                meta.partitions.extend(partitions.iter().cloned());
+            }
+            Ok(())
+        })
     }
 
     /// AddOffsetsToTxn: the transaction will commit offsets of `group`.
@@ -313,13 +332,11 @@ impl TxnCoordinator {
         epoch: i16,
         group: &str,
     ) -> Result<(), TxnError> {
-        let mut txns = self.txns.lock();
-        let meta = Self::holder(&mut txns, id, producer_id, epoch)?;
-        Self::begin(id, meta, "adding offsets")?;
-        meta.offsets.entry(group.to_owned()).or_default();
-        meta.updated_ms = now_ms();
-        let meta = meta.clone();
-        self.persist(id, &meta)
+        self.update(id, producer_id, epoch, |meta| {
+            Self::begin(id, meta, "adding offsets")?;
+            meta.offsets.entry(group.to_owned()).or_default();
+            Ok(())
+        })
     }
 
     /// TxnOffsetCommit: stages `offsets` of `group`, committed if the transaction
@@ -332,26 +349,21 @@ impl TxnCoordinator {
         group: &str,
         offsets: Vec<PendingOffset>,
     ) -> Result<(), TxnError> {
-        let mut txns = self.txns.lock();
-        let meta = Self::holder(&mut txns, id, producer_id, epoch)?;
-        if meta.status != TxnStatus::Ongoing {
-            let status = meta.status.kafka_name();
-            return Err(TxnError::InvalidState {
-                id: id.to_owned(),
-                status,
-                what: "TxnOffsetCommit",
-            });
-        }
-        let Some(staged) = meta.offsets.get_mut(group) else {
-            return Err(TxnError::GroupNotAdded { id: id.to_owned(), group: group.to_owned() });
-        };
-        for o in offsets {
-            staged.retain(|s| (&s.topic, s.partition) != (&o.topic, o.partition));
-            staged.push(o);
-        }
-        meta.updated_ms = now_ms();
-        let meta = meta.clone();
-        self.persist(id, &meta)
+        self.update(id, producer_id, epoch, |meta| {
+            if meta.status != TxnStatus::Ongoing {
+                let status = meta.status.kafka_name();
+                let what = "TxnOffsetCommit";
+                return Err(TxnError::InvalidState { id: id.to_owned(), status, what });
+            }
+            let Some(staged) = meta.offsets.get_mut(group) else {
+                return Err(TxnError::GroupNotAdded { id: id.to_owned(), group: group.to_owned() });
+            };
+            for o in offsets {
+                staged.retain(|s| (&s.topic, s.partition) != (&o.topic, o.partition));
+                staged.push(o);
+            }
+            Ok(())
+        })
     }
 
     /// EndTxn: commits or aborts the open transaction. A retry of the end just
