@@ -223,10 +223,12 @@ impl TxnCoordinator {
         if let Some((producer_id, epoch)) = current
             && (producer_id != meta.producer_id || epoch != meta.epoch)
         {
-            // A retry after the bump already happened is answered the same.
-            if !(producer_id == meta.producer_id && epoch + 1 == meta.epoch) {
-                return Err(TxnError::Fenced { id: id.to_owned(), epoch, current: meta.epoch });
+            // A retry of a request whose bump already happened gets the same
+            // answer, with no second bump.
+            if producer_id == meta.producer_id && epoch + 1 == meta.epoch {
+                return Ok((meta.producer_id, meta.epoch));
             }
+            return Err(TxnError::Fenced { id: id.to_owned(), epoch, current: meta.epoch });
         }
         if meta.epoch == i16::MAX - 1 {
             meta.producer_id = self.allocate()?;

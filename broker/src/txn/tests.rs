@@ -103,6 +103,11 @@ fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
 
     let (same, new) = f.txns.init_producer_id("app", 60_000, None, &f.offsets).unwrap();
     assert_eq!((same, new), (pid, old + 1));
+    // KIP-360: a client that names its producer gets the bump once, even retried.
+    let retried = f.txns.init_producer_id("app", 60_000, Some((pid, old)), &f.offsets).unwrap();
+    assert_eq!(retried, (pid, new));
+    let stale = f.txns.init_producer_id("app", 60_000, Some((pid + 9, new)), &f.offsets);
+    assert!(matches!(stale, Err(TxnError::Fenced { .. })), "{stale:?}");
     assert_eq!(p0.last_stable_offset(), p0.high_watermark(), "the open transaction aborted");
     assert_eq!(p0.aborted_transactions(0, u64::MAX).len(), 1);
     let fenced = f.txns.add_partitions("app", pid, old, &[("t".into(), 0)]);
