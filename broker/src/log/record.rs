@@ -27,6 +27,7 @@ use kafka_protocol::compression::{self as codec, Compressor, Decompressor};
 use thiserror::Error;
 
 use super::batch::{self, BatchError, BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2};
+use super::producers::txn::TRANSACTIONAL;
 
 /// One record header. Order and duplicate keys are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,8 @@ pub struct BatchBuilder {
     compression: Compression,
     /// Idempotent producer id, epoch and first sequence number; all -1 when none.
     producer: (i64, i16, i32),
+    /// Part of a transaction (attributes bit 4).
+    transactional: bool,
     /// The uncompressed records section, encoded as records are pushed.
     records: BytesMut,
     /// Records pushed so far.
@@ -149,6 +152,7 @@ impl BatchBuilder {
             base_offset,
             compression,
             producer: (-1, -1, -1),
+            transactional: false,
             records: BytesMut::new(),
             count: 0,
             base_timestamp: 0,
@@ -159,6 +163,12 @@ impl BatchBuilder {
     /// Marks the batch as sent by an idempotent producer.
     pub fn producer(mut self, id: i64, epoch: i16, base_sequence: i32) -> Self {
         self.producer = (id, epoch, base_sequence);
+        self
+    }
+
+    /// Marks the batch as part of its producer's transaction.
+    pub fn transactional(mut self) -> Self {
+        self.transactional = true;
         self
     }
 
@@ -209,7 +219,8 @@ impl BatchBuilder {
         out.put_i32(-1); // partitionLeaderEpoch
         out.put_i8(MAGIC_V2);
         out.put_u32(0); // crc, written last
-        out.put_i16(self.compression.id().into());
+        let transactional = if self.transactional { TRANSACTIONAL } else { 0 };
+        out.put_i16(i16::from(self.compression.id()) | transactional);
         out.put_i32(count - 1);
         out.put_i64(self.base_timestamp);
         out.put_i64(self.max_timestamp);

@@ -13,12 +13,13 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::topic::registry::write_json;
 use crate::topic::{TopicError, parse_log_config};
 
 /// The file of the dynamic layers, in the data directory.
@@ -125,17 +126,7 @@ impl Defaults {
             cluster: self.cluster.clone(),
             node: self.node.clone(),
         };
-        let tmp = dir.join(format!("{BROKER_CONFIGS_FILE}.tmp"));
-        let path = dir.join(BROKER_CONFIGS_FILE);
-        let write = || -> io::Result<()> {
-            let mut out = File::create(&tmp)?;
-            serde_json::to_writer_pretty(&mut out, &file)?;
-            out.write_all(b"\n")?;
-            out.sync_all()
-        };
-        write().map_err(io_error(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_error(&path))?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io_error(dir))
+        write_json(dir, BROKER_CONFIGS_FILE, &file)
     }
 }
 

@@ -272,12 +272,18 @@ fn write_topics<'a>(
         .into_iter()
         .map(|spec| Stored { spec, id: ids.get(&spec.name).map(Uuid::to_string) })
         .collect();
-    let file = TopicsFile { version: FORMAT_VERSION, topics };
-    let tmp = dir.join(format!("{TOPICS_FILE}.tmp"));
-    let path = dir.join(TOPICS_FILE);
+    write_json(dir, TOPICS_FILE, &TopicsFile { version: FORMAT_VERSION, topics })
+}
+
+/// Atomically replaces `dir/name` with `value` as pretty JSON: a temporary file,
+/// fsynced, renamed into place, then the directory fsynced. Should that last
+/// fsync fail, the new file is in place but may not survive a crash.
+pub(crate) fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<(), TopicError> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let path = dir.join(name);
     let write = || -> io::Result<()> {
         let mut out = File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut out, &file)?;
+        serde_json::to_writer_pretty(&mut out, value)?;
         out.write_all(b"\n")?;
         out.sync_all()
     };

@@ -3,8 +3,6 @@ use std::sync::Arc;
 
 use super::*;
 use crate::group::{OffsetStore, TopicPartition};
-use crate::log::batch;
-use crate::log::producers::txn::TRANSACTIONAL;
 use crate::log::record::{BatchBuilder, Compression};
 use crate::storage::{Storage, StorageOptions};
 use crate::topic::TopicSpec;
@@ -32,13 +30,9 @@ fn open() -> Fixture {
 }
 
 fn txn_batch(pid: i64, epoch: i16, seq: i32) -> Vec<u8> {
-    let mut b = BatchBuilder::new(0, Compression::None).producer(pid, epoch, seq);
+    let mut b = BatchBuilder::new(0, Compression::None).producer(pid, epoch, seq).transactional();
     b.push(1_000, Some(b"k"), Some(b"v"), &[]);
-    let mut bytes = b.build().unwrap().to_vec();
-    let attributes = i16::from_be_bytes([bytes[21], bytes[22]]) | TRANSACTIONAL;
-    bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
-    batch::write_crc(&mut bytes);
-    bytes
+    b.build().unwrap().to_vec()
 }
 
 fn staged(offset: i64) -> Vec<PendingOffset> {

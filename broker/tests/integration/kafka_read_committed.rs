@@ -20,15 +20,11 @@ use weir_broker::log::record::{BatchBuilder, Compression, decode_batches};
 
 /// A transactional batch of producer `pid` with `values`, from sequence `seq`.
 fn txn_batch(pid: i64, seq: i32, values: &[&str]) -> Vec<u8> {
-    let mut b = BatchBuilder::new(0, Compression::None).producer(pid, 0, seq);
+    let mut b = BatchBuilder::new(0, Compression::None).producer(pid, 0, seq).transactional();
     for v in values {
         b.push(1_000, Some(b"k"), Some(v.as_bytes()), &[]);
     }
-    let mut bytes = b.build().unwrap().to_vec();
-    let attributes = i16::from_be_bytes([bytes[21], bytes[22]]) | txn::TRANSACTIONAL;
-    bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
-    batch::write_crc(&mut bytes);
-    bytes
+    b.build().unwrap().to_vec()
 }
 
 /// What a consumer at `isolation` reads from offset 0, fetching until it gets

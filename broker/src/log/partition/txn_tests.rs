@@ -11,16 +11,11 @@ use crate::log::record::{BatchBuilder, Compression, decode_batches};
 
 /// A transactional batch of producer `pid` at `epoch`, `n` records from `seq`.
 fn txn_batch(pid: i64, epoch: i16, seq: i32, n: i32) -> Vec<u8> {
-    let mut b = BatchBuilder::new(0, Compression::None).producer(pid, epoch, seq);
+    let mut b = BatchBuilder::new(0, Compression::None).producer(pid, epoch, seq).transactional();
     for i in 0..n {
         b.push(1_000, None, Some(format!("{pid}-{}", seq + i).as_bytes()), &[]);
     }
-    let mut bytes = b.build().unwrap().to_vec();
-    // BatchBuilder writes no transactional bit: set it and the CRC again.
-    let attributes = i16::from_be_bytes([bytes[21], bytes[22]]) | txn::TRANSACTIONAL;
-    bytes[21..23].copy_from_slice(&attributes.to_be_bytes());
-    batch::write_crc(&mut bytes);
-    bytes
+    b.build().unwrap().to_vec()
 }
 
 fn plain(value: &str) -> Vec<u8> {
